@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Numeric code is only fast with the right target CPU: without it SIMD FMAs become libm calls
+// (see ../shared/ENGINE.md). Unsafe flags are allowed because this is the root package.
+#if arch(x86_64)
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let fastMath: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "Palimpsest",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "palimpsest", targets: ["CLI"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Training", targets: ["Training"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
+        .library(name: "Experiments", targets: ["Experiments"]),
+        .library(name: "Theory", targets: ["Theory"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .target(name: "Engine", swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
+        .target(name: "Tokenizers", swiftSettings: fastMath),
+        .target(name: "Training", dependencies: ["Engine", "Models"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Tokenizers"], swiftSettings: fastMath),
+        .target(name: "Evaluation", dependencies: ["Engine", "Models", "Tokenizers"], swiftSettings: fastMath),
+        .target(
+            name: "Experiments",
+            dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Theory",
+                           .product(name: "Yams", package: "Yams")],
+            swiftSettings: fastMath),
+        .target(name: "Theory", swiftSettings: fastMath),
+        .executableTarget(
+            name: "CLI",
+            dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Experiments", "Theory",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fastMath),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: fastMath),
+        .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: fastMath),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"], swiftSettings: fastMath),
+        .testTarget(name: "TheoryTests", dependencies: ["Theory"], swiftSettings: fastMath),
+    ],
+    swiftLanguageModes: [.v5]
+)

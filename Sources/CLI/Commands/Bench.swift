@@ -1,0 +1,77 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the speed of the engine's kernels and models.",
+        subcommands: [BenchGEMM.self]
+    )
+}
+
+struct BenchGEMM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "Time sgemm on the matrix shapes a model uses (forward and backward transposes)."
+    )
+
+    @Option(help: "Threads to use (default: every core).")
+    var threads: Int?
+
+    @Option(help: "Timed repetitions per shape; the median is reported.")
+    var repeats: Int = 5
+
+    @Flag(help: "Print one JSON object per line.")
+    var json = false
+
+    /// (M, K, N) of the forward products; the backward products are their transposes.
+    static let shapes: [(Int, Int, Int)] = [
+        (2048, 512, 1408), (2048, 1408, 512), (2048, 512, 8192), (2048, 1024, 2816), (2048, 512, 512),
+    ]
+
+    func run() throws {
+        let threads = threads ?? Parallel.threads
+        guard threads > 0 else { throw ValidationError("--threads must be > 0") }
+        guard repeats > 0 else { throw ValidationError("--repeats must be > 0") }
+        var cases: [(m: Int, k: Int, n: Int, ta: Bool, tb: Bool)] = []
+        for (m, k, n) in Self.shapes {
+            cases.append((m, k, n, false, true))   // forward: X[M,K] · W[N,K]^T
+            cases.append((m, n, k, false, false))  // dX = dY[M,N] · W[N,K]
+            cases.append((n, m, k, true, false))   // dW = dY^T[N,M] · X[M,K]
+        }
+        if !json { print("     M      K      N  tA tB threads   GFLOP/s") }
+        for c in cases {
+            let gflops = Self.measure(m: c.m, k: c.k, n: c.n, transA: c.ta, transB: c.tb, threads: threads, repeats: repeats)
+            if json {
+                print("{\"m\":\(c.m),\"k\":\(c.k),\"n\":\(c.n),\"transA\":\(c.ta),\"transB\":\(c.tb),\"threads\":\(threads),\"gflops\":\(String(format: "%.2f", gflops))}")
+            } else {
+                print(String(format: "%6d %6d %6d  %@  %@ %7d %9.2f", c.m, c.k, c.n, c.ta ? "T" : "N", c.tb ? "T" : "N", threads, gflops))
+            }
+        }
+    }
+
+    static func measure(m: Int, k: Int, n: Int, transA: Bool, transB: Bool, threads: Int, repeats: Int) -> Double {
+        var a = [Float](repeating: 0, count: m * k), b = [Float](repeating: 0, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        for i in a.indices { a[i] = Float((i * 7) % 13) * 0.01 - 0.06 }
+        for i in b.indices { b[i] = Float((i * 5) % 11) * 0.01 - 0.05 }
+        var times: [Double] = []
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    let lda = transA ? m : k, ldb = transB ? k : n
+                    for rep in 0...repeats {
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1,
+                                   a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                   beta: 0, c: pc.baseAddress!, ldc: n, threads: threads)
+                        let t1 = DispatchTime.now().uptimeNanoseconds
+                        if rep > 0 { times.append(Double(t1 - t0) / 1e9) }  // the first run warms up
+                    }
+                }
+            }
+        }
+        times.sort()
+        return 2.0 * Double(m) * Double(n) * Double(k) / times[times.count / 2] / 1e9
+    }
+}

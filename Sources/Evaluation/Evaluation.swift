@@ -1,0 +1,1 @@
+// The Evaluation module. See README.md for the layout of the package.

@@ -1,0 +1,1 @@
+// The Models module. See README.md for the layout of the package.

@@ -1,0 +1,1 @@
+// The Theory module. See README.md for the layout of the package.

@@ -1,0 +1,1 @@
+// Tokenizers: Hugging Face tokenizer.json encoding and decoding, chat templates, BPE training.

@@ -1,0 +1,1 @@
+// The Training module. See README.md for the layout of the package.
