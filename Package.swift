@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "Experiments", targets: ["Experiments"]),
         .library(name: "Theory", targets: ["Theory"]),
+        .library(name: "Plots", targets: ["Plots"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,17 +33,18 @@ let package = Package(
         .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
         .target(name: "Tokenizers", swiftSettings: fastMath),
         .target(name: "Training", dependencies: ["Engine", "Models"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["Tokenizers"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Engine", "Tokenizers"], swiftSettings: fastMath),
         .target(name: "Evaluation", dependencies: ["Engine", "Models", "Tokenizers"], swiftSettings: fastMath),
         .target(
             name: "Experiments",
-            dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Theory",
+            dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Theory", "Plots",
                            .product(name: "Yams", package: "Yams")],
             swiftSettings: fastMath),
-        .target(name: "Theory", swiftSettings: fastMath),
+        .target(name: "Theory", dependencies: ["Engine"], swiftSettings: fastMath),
+        .target(name: "Plots"),
         .executableTarget(
             name: "CLI",
-            dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Experiments", "Theory",
+            dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Experiments", "Theory", "Plots",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: fastMath),
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"], swiftSettings: fastMath),
         .testTarget(name: "TheoryTests", dependencies: ["Theory"], swiftSettings: fastMath),
+        .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
     ],
     swiftLanguageModes: [.v5]
 )
