@@ -1,2 +1,147 @@
+import Foundation
 import Testing
 @testable import Experiments
+
+@Suite struct SHA256Tests {
+    @Test func knownVectors() {
+        #expect(SHA256Digest.hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256Digest.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256Digest.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(SHA256Digest.hex(String(repeating: "a", count: 1000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+}
+
+@Suite struct SpecTests {
+    @Test func builtinSpecsParse() throws {
+        for (name, yaml) in BuiltinSpecs.all {
+            let spec = try ExperimentSpec.parse(yaml: yaml, file: name)
+            #expect(spec.name == name)
+        }
+        let demo = try ExperimentSpec.parse(yaml: BuiltinSpecs.demo)
+        #expect(demo.stages.map(\.name) == ["instructions", "entities", "math", "safety"])
+        #expect(demo.stages[3].replay == ReplaySpec(dataset: "pretrain", perBatch: 16))
+        #expect(demo.pretraining?.optimizer.lr == 2e-3)
+        #expect(demo.pretraining?.optimizer.betas == [0.9, 0.95])
+        #expect(demo.unlearning.algorithms.map(\.label) == ["ga", "npo", "simnpo(beta=1)"])
+        #expect(demo.unlearning.algorithms[2].parameters == ["beta": 1, "gamma": 0])
+        #expect(demo.evaluation.steps == [0, 1, 2, 4, 6, 8, 10])
+    }
+
+    @Test func everyProblemIsReportedWithItsKeyPath() {
+        let yaml = """
+        name: bad
+        model: {preset: pilot}
+        tokenizer: {train: {dataset: corpus, vocab_size: 100}}
+        datasets:
+          corpus: {generator: pretrain, size: 10}
+          qa: {generator: entitys, size: 5}
+        pretraining: {data: corpus}
+        stages:
+          - {name: a, data: qa, epochs: 0}
+          - {name: b, data: missing, schedule: {kind: wsd, warmup: 0.6, decay: 0.5}}
+          - {name: a, data: qa, lora: {rank: 4, targets: [q, attn]}, epoch: 3}
+        forget: c
+        unlearning:
+          algorithms: [ga, {name: npo, beta: -1}, graddiff]
+        """
+        do {
+            _ = try ExperimentSpec.parse(yaml: yaml, file: "bad.yaml")
+            Issue.record("an invalid spec was accepted")
+        } catch let error as SpecError {
+            let text = error.description
+            for expected in ["tokenizer.train.vocab_size: must be at least 257",
+                             "datasets.qa.generator: must be one of",
+                             "stages[0].epochs: must be > 0",
+                             "stages[1].schedule: warmup + decay must be at most 1",
+                             "stages[2].lora.targets[1]: 'attn' names no module",
+                             "stages[2].epoch: unknown key (did you mean 'epochs'?)",
+                             "unlearning.algorithms[1].beta: must be > 0"] {
+                #expect(text.contains(expected), "missing: \(expected)\n\(text)")
+            }
+            #expect(error.issues.allSatisfy { $0.line != nil })
+        } catch { Issue.record("unexpected error \(error)") }
+    }
+
+    @Test func crossReferencesAreChecked() {
+        let yaml = """
+        name: refs
+        model: {preset: pilot}
+        tokenizer: {train: {dataset: corpus, vocab_size: 300}}
+        datasets:
+          corpus: {generator: pretrain, size: 10}
+          qa: {generator: entities, size: 5}
+        pretraining: {data: corpus}
+        stages:
+          - {name: a, data: qa}
+          - {name: a, data: missing}
+        forget: c
+        unlearning:
+          retain_data: qa.test
+          algorithms: [graddiff]
+        evaluation: {facts: nothere}
+        """
+        #expect {
+            try ExperimentSpec.parse(yaml: yaml)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("stages[1].name: duplicate stage name 'a'")
+                && text.contains("stages[1].data: names no dataset: 'missing'")
+                && text.contains("forget: names no stage: 'c'")
+                && text.contains("unlearning.retain_data: dataset 'qa' has no test split")
+                && text.contains("evaluation.facts: names no dataset: 'nothere'")
+        }
+    }
+
+    @Test func notYAMLAndEmptyFiles() {
+        #expect(throws: SpecError.self) { try ExperimentSpec.parse(yaml: "name: [unclosed") }
+        #expect(throws: SpecError.self) { try ExperimentSpec.parse(yaml: "") }
+        #expect(throws: SpecError.self) { try ExperimentSpec.parse(yaml: "- a\n- b\n") }
+    }
+}
+
+@Suite struct PlanTests {
+    @Test func insertForgetSharesPrefixesAndRetrainsOnce() throws {
+        let spec = try ExperimentSpec.parse(yaml: BuiltinSpecs.demo)
+        let plan = ExperimentPlan(spec: spec)
+        #expect(plan.paths == [["safety", "instructions", "entities", "math"],
+                               ["instructions", "safety", "entities", "math"],
+                               ["instructions", "entities", "safety", "math"],
+                               ["instructions", "entities", "math", "safety"]])
+        #expect(plan.retrainedPaths == [["instructions", "entities", "math"]])
+        let stages = plan.units.filter { $0.kind == .stage }
+        // 16 stage trainings without sharing; prefixes s, si, sie, siem, i, is, ise, isem, ie, ies, iesm, iem, iems.
+        #expect(stages.count == 13)
+        #expect(Set(stages.map(\.prefix)).count == stages.count)
+        #expect(plan.units.filter { $0.kind == .unlearn }.count == 4 * 3)
+        #expect(Set(plan.units.map(\.hash)).count == plan.units.count)
+        // Every dependency comes before its dependant, so the list is a valid execution order.
+        var seen = Set<String>()
+        for unit in plan.units { #expect(unit.dependencies.allSatisfy(seen.contains)); seen.insert(unit.id) }
+    }
+
+    @Test func hashesChangeOnlyDownstreamOfAnEdit() throws {
+        let spec = try ExperimentSpec.parse(yaml: BuiltinSpecs.demo)
+        var edited = spec
+        edited.stages[2].epochs = 3  // math
+        let a = ExperimentPlan(spec: spec), b = ExperimentPlan(spec: edited)
+        for (u, v) in zip(a.units, b.units) {
+            #expect(u.id == v.id)
+            let downstream = u.prefix.contains("math") || u.kind == .compare
+            #expect((u.hash != v.hash) == downstream, "\(u.id)")
+        }
+        #expect(ExperimentPlan(spec: spec) == a)  // deterministic
+    }
+
+    @Test func permutationsAndSeeds() throws {
+        var spec = try ExperimentSpec.parse(yaml: BuiltinSpecs.mass)
+        spec.seeds = [1, 2]
+        let plan = ExperimentPlan(spec: spec)
+        #expect(plan.paths.count == 6 && Set(plan.paths).count == 6)
+        #expect(plan.retrainedPaths.isEmpty)
+        // 3 + 6 + 6 prefixes per seed.
+        #expect(plan.units.filter { $0.kind == .stage }.count == 2 * 15)
+        #expect(plan.ready(done: []).map(\.id) == ["data"])
+        #expect(plan.ready(done: ["data"]).map(\.id) == ["tokenizer"])
+    }
+}

@@ -1,0 +1,89 @@
+/// Experiments that ship with Palimpsest. `palimpsest demo` runs `demo`; the others are
+/// printed by `palimpsest demo --print-spec NAME` as starting points for one's own.
+public enum BuiltinSpecs {
+    public static let all: [String: String] = ["demo": demo, "mass": mass]
+
+    /// The paper's protocol at laptop scale (after ../shared/notes/demo-pilot.md): a 0.94M
+    /// parameter Llama pretrained from scratch on format-rich documents, four stages with
+    /// replay, the safety stage inserted at p = 1..4, the retrained baseline, GA, NPO and SimNPO.
+    public static let demo = """
+    name: demo
+    seeds: [1]
+    data_seed: 0
+    model: {preset: pilot}
+    tokenizer:
+      train: {dataset: pretrain, vocab_size: 768, min_frequency: 2}
+    datasets:
+      pretrain: {generator: pretrain, size: 20000}
+      instructions: {generator: instructions, size: 800}
+      entities: {generator: entities, size: 210}
+      math: {generator: math, size: 1200, test_size: 50}
+      safety: {generator: safety, size: 128, test_size: 32}
+    pretraining:
+      data: pretrain
+      objective: lm
+      epochs: 1
+      batch_size: 64
+      optimizer: {name: adamw, lr: 2e-3, betas: [0.9, 0.95], weight_decay: 0.01}
+      schedule: {kind: linear, warmup: 0.05}
+      clip_norm: 1.0
+    stages:
+      - {name: instructions, data: instructions, epochs: 3, batch_size: 32, replay: {dataset: pretrain, per_batch: 16}, optimizer: {lr: 5e-4}}
+      - {name: entities, data: entities, epochs: 10, batch_size: 32, replay: {dataset: pretrain, per_batch: 16}, optimizer: {lr: 5e-4}}
+      - {name: math, data: math, epochs: 2, batch_size: 32, replay: {dataset: pretrain, per_batch: 16}, optimizer: {lr: 5e-4}}
+      - {name: safety, data: safety, epochs: 10, batch_size: 32, replay: {dataset: pretrain, per_batch: 16}, optimizer: {lr: 5e-4}}
+    forget: safety
+    paths: insert_forget
+    retrain: true
+    unlearning:
+      steps: 10
+      batch_size: 32
+      optimizer: {name: adamw, lr: 1e-4}
+      schedule: constant
+      algorithms:
+        - ga
+        - {name: npo, beta: 0.5}
+        - {name: simnpo, beta: 1.0, gamma: 0}
+    evaluation:
+      steps: [0, 1, 2, 4, 6, 8, 10]
+      forget_prompts: safety.test
+      paraphrases: 10
+      facts: entities
+      math: math.test
+      math_at: ends
+    """
+
+    /// The probability-mass experiment of the paper's section 4.3: learn refusal R, compliance
+    /// C and compliance U in all six orders, then gradient-ascend on U and track C, U and R.
+    public static let mass = """
+    name: mass
+    seeds: [1]
+    model: {preset: pilot}
+    tokenizer:
+      train: {dataset: pretrain, vocab_size: 768}
+    datasets:
+      pretrain: {generator: pretrain, size: 10000}
+      mass: {generator: mass, size: 40}
+    pretraining:
+      data: pretrain
+      objective: lm
+      epochs: 1
+      batch_size: 64
+      optimizer: {name: adamw, lr: 2e-3, betas: [0.9, 0.95], weight_decay: 0.01}
+      schedule: {kind: linear, warmup: 0.05}
+    stages:
+      - {name: refusal, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: compliance_c, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: compliance_u, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+    forget: compliance_u
+    paths: permutations
+    retrain: false
+    unlearning:
+      steps: 20
+      optimizer: {lr: 1e-4}
+      algorithms: [ga]
+    evaluation:
+      every: 2
+      mass: mass
+    """
+}

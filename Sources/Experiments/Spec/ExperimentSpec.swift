@@ -1,0 +1,176 @@
+import Foundation
+
+/// An experiment: a base model, stages learned along several paths (orders), the retrained
+/// baselines, unlearning algorithms, seeds and an evaluation schedule.
+///
+/// Written as YAML (see docs/spec.md); `ExperimentSpec.parse` validates the whole file and
+/// reports every problem with its key path before anything runs.
+public struct ExperimentSpec: Codable, Equatable, Sendable {
+    public var name: String
+    /// Training seeds: every model is trained and unlearned once per seed.
+    public var seeds: [Int]
+    /// Seed of the synthetic data (shared by all training seeds, so that seeds vary training only).
+    public var dataSeed: Int
+    public var model: ModelSource
+    public var tokenizer: TokenizerSource
+    public var datasets: [String: DatasetSource]
+    /// Pretraining of a from-scratch base model (absent for a loaded checkpoint).
+    public var pretraining: StageSpec?
+    public var stages: [StageSpec]
+    /// Name of the stage to unlearn.
+    public var forget: String
+    public var paths: PathsSpec
+    /// Train each path without the forget stage as the gold standard.
+    public var retrain: Bool
+    public var unlearning: UnlearningSpec
+    public var evaluation: EvaluationSpec
+}
+
+public enum ModelSource: Codable, Equatable, Sendable {
+    /// A built-in architecture preset, initialised from the seed and pretrained from scratch.
+    case preset(String)
+    /// A Hugging Face checkpoint directory.
+    case checkpoint(String)
+}
+
+public enum TokenizerSource: Codable, Equatable, Sendable {
+    /// Train a byte-level BPE tokenizer on a dataset of the spec.
+    case train(dataset: String, vocabSize: Int, minFrequency: Int)
+    /// A tokenizer.json file or a directory holding one.
+    case file(String)
+    /// The tokenizer stored in the model's checkpoint directory.
+    case checkpoint
+}
+
+/// Where a dataset comes from: a built-in generator or a file in one of the loaders' formats.
+public enum DatasetSource: Codable, Equatable, Sendable {
+    case generator(kind: String, size: Int, testSize: Int)
+    case file(path: String, format: String?, testPath: String?)
+}
+
+public struct StageSpec: Codable, Equatable, Sendable {
+    public var name: String
+    /// Dataset name; `NAME.test` names a dataset's test split.
+    public var data: String
+    public var objective: Objective
+    public var epochs: Int
+    public var batchSize: Int
+    public var maxLength: Int?
+    public var replay: ReplaySpec?
+    public var optimizer: OptimizerSpec
+    public var schedule: ScheduleSpec
+    public var lora: LoRASpec?
+    public var clipNorm: Double?
+    /// DPO's β (objective dpo only).
+    public var dpoBeta: Double
+
+    public enum Objective: String, Codable, Sendable, CaseIterable { case lm, sft, dpo }
+}
+
+public struct ReplaySpec: Codable, Equatable, Sendable {
+    public var dataset: String
+    public var perBatch: Int
+}
+
+public struct OptimizerSpec: Codable, Equatable, Sendable {
+    public var name: Name
+    public var lr: Double
+    public var betas: [Double]
+    public var eps: Double
+    public var weightDecay: Double
+    public var momentum: Double
+    public var nesterov: Bool
+
+    public enum Name: String, Codable, Sendable, CaseIterable { case adamw, sgd }
+
+    public static func adamw(lr: Double, betas: [Double] = [0.9, 0.999], weightDecay: Double = 0) -> OptimizerSpec {
+        OptimizerSpec(name: .adamw, lr: lr, betas: betas, eps: 1e-8, weightDecay: weightDecay, momentum: 0, nesterov: false)
+    }
+}
+
+/// A learning-rate schedule; fractions are of the stage's total steps.
+public struct ScheduleSpec: Codable, Equatable, Sendable {
+    public var kind: Kind
+    public var warmup: Double
+    /// Final linear-decay fraction (wsd only).
+    public var decay: Double
+    /// Final learning rate as a fraction of the peak.
+    public var floor: Double
+
+    public enum Kind: String, Codable, Sendable, CaseIterable { case constant, linear, cosine, wsd }
+    public static let constant = ScheduleSpec(kind: .constant, warmup: 0, decay: 0, floor: 0)
+}
+
+public struct LoRASpec: Codable, Equatable, Sendable {
+    public var rank: Int
+    public var alpha: Double
+    public var dropout: Double
+    public var targets: [String]
+    public static let allTargets = ["q", "k", "v", "o", "gate", "up", "down"]
+}
+
+public enum PathsSpec: Codable, Equatable, Sendable {
+    /// The forget stage inserted at every position among the other stages (kept in listed order).
+    case insertForget
+    /// Every ordering of the stages.
+    case permutations
+    /// The listed orders (stage names).
+    case explicit([[String]])
+}
+
+public struct UnlearningSpec: Codable, Equatable, Sendable {
+    /// Dataset of the forget set (default: the forget stage's data).
+    public var forgetData: String?
+    /// Retain data for non-local algorithms (GradDiff, +RT).
+    public var retainData: String?
+    public var steps: Int
+    public var batchSize: Int
+    public var optimizer: OptimizerSpec
+    public var schedule: ScheduleSpec
+    public var lora: LoRASpec?
+    public var algorithms: [AlgorithmSpec]
+}
+
+/// An unlearning algorithm and its hyper-parameters (names as in docs/unlearning.md).
+public struct AlgorithmSpec: Codable, Equatable, Sendable {
+    public var name: String
+    /// Label in tables and plots (default: the name, with non-default hyper-parameters).
+    public var label: String
+    public var parameters: [String: Double]
+
+    /// Known algorithms and their hyper-parameters with defaults.
+    public static let known: [String: [String: Double]] = [
+        "ga": [:],
+        "graddiff": ["gamma": 1, "alpha": 1],
+        "npo": ["beta": 0.5],
+        "npo_rt": ["beta": 0.5, "alpha": 1],
+        "simnpo": ["beta": 2.5, "gamma": 0],
+        "simnpo_code": ["beta": 1],
+        "simnpo_rt": ["beta": 2.5, "gamma": 0, "alpha": 1],
+        "idkdpo": ["beta": 0.1],
+    ]
+    /// Algorithms that use retain data (not local).
+    public static let nonLocal: Set<String> = ["graddiff", "npo_rt", "simnpo_rt"]
+}
+
+public struct EvaluationSpec: Codable, Equatable, Sendable {
+    /// Unlearning steps after which the metrics are computed (always includes 0).
+    public var steps: [Int]
+    /// Forget prompts (dataset of unsafe prompts answered by refusals).
+    public var forgetPrompts: String?
+    /// Number of refusal paraphrases scored besides the target.
+    public var paraphrases: Int
+    /// Entity QA for fact utility.
+    public var facts: String?
+    /// Math problems for accuracy, and samples per problem (0 = greedy once).
+    public var math: String?
+    public var mathSamples: Int
+    public var mathAt: MathSchedule
+    /// Probability-mass items (prompt with C, U, R responses).
+    public var mass: String?
+    /// Sampled sequences per model for path divergence (0 = off).
+    public var divergenceSamples: Int
+    public var divergenceLength: Int
+
+    public enum MathSchedule: String, Codable, Sendable, CaseIterable { case never, ends, every }
+}
