@@ -1,0 +1,114 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A problem with the run directory, naming the path.
+public struct StoreError: Error, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Writes a file so that readers see either the old content or the new one, never a torn
+/// file: the bytes go to a temporary file in the same directory, are flushed to disk, and the
+/// temporary file is renamed over the target.
+public func writeAtomically(_ data: Data, to url: URL) throws {
+    let directory = url.deletingLastPathComponent()
+    do {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    } catch {
+        throw StoreError(path: directory.path, message: "cannot create the directory: \(error.localizedDescription)")
+    }
+    let temp = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw StoreError(path: temp.path, message: "cannot create: \(String(cString: strerror(errno)))") }
+    var failure: String? = nil
+    data.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 { if errno == EINTR { continue }; failure = String(cString: strerror(errno)); return }
+            offset += n
+        }
+    }
+    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+    close(fd)
+    if let failure {
+        unlink(temp.path)
+        throw StoreError(path: url.path, message: "write failed (\(failure)); the previous content is untouched")
+    }
+    guard rename(temp.path, url.path) == 0 else {
+        let message = String(cString: strerror(errno))
+        unlink(temp.path)
+        throw StoreError(path: url.path, message: "cannot rename into place: \(message)")
+    }
+}
+
+/// The directory of one experiment run: the resolved spec, the plan, one directory per unit,
+/// the metrics and the report.
+///
+/// A unit is finished when its directory holds `done.json` whose hash matches the unit's:
+/// everything else in a unit directory is scratch that a re-run may overwrite.
+public struct RunStore {
+    public let root: URL
+
+    public init(root: URL) throws {
+        self.root = root
+        do { try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true) } catch {
+            throw StoreError(path: root.path, message: "cannot create the run directory: \(error.localizedDescription)")
+        }
+        guard FileManager.default.isWritableFile(atPath: root.path) else {
+            throw StoreError(path: root.path, message: "the run directory is not writable")
+        }
+    }
+
+    public var specURL: URL { root.appendingPathComponent("spec.json") }
+    public var planURL: URL { root.appendingPathComponent("plan.json") }
+    public var logURL: URL { root.appendingPathComponent("log.jsonl") }
+    public var unitsURL: URL { root.appendingPathComponent("units") }
+
+    /// The directory of a unit: its id made filesystem-safe, plus the start of its hash so that
+    /// an edited spec never reuses a stale unit.
+    public func directory(for unit: PlanUnit) -> URL {
+        let safe = unit.id.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" }
+        return unitsURL.appendingPathComponent(String(safe) + "-" + unit.hash.prefix(12))
+    }
+
+    /// The record a finished unit leaves behind.
+    public struct Completion: Codable, Equatable {
+        public var id: String
+        public var hash: String
+        public var seconds: Double
+        /// Named outputs (file names relative to the unit directory, or small values).
+        public var outputs: [String: String]
+    }
+
+    public func completion(of unit: PlanUnit) -> Completion? {
+        let url = directory(for: unit).appendingPathComponent("done.json")
+        guard let data = try? Data(contentsOf: url),
+              let record = try? JSONDecoder().decode(Completion.self, from: data),
+              record.hash == unit.hash else { return nil }
+        return record
+    }
+
+    public func markDone(_ unit: PlanUnit, seconds: Double, outputs: [String: String]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let record = Completion(id: unit.id, hash: unit.hash, seconds: seconds, outputs: outputs)
+        try writeAtomically(try encoder.encode(record), to: directory(for: unit).appendingPathComponent("done.json"))
+    }
+
+    /// Appends one JSON line to the structured log (one `write` per line).
+    public func log(_ fields: [String: String]) {
+        var fields = fields
+        fields["time"] = ISO8601DateFormatter().string(from: Date())
+        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
+        let fd = open(logURL.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var line = data
+        line.append(0x0A)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+    }
+}
