@@ -51,3 +51,24 @@ import Testing
         #expect(csv.split(separator: "\n").count == rs.count + 1)
     }
 }
+
+@Suite struct HTMLReportTests {
+    @Test func pageHoldsCurvesTablesAndHeatmap() {
+        var records: [MetricRecord] = []
+        for seed in [1, 2] { for p in 1...3 { for step in [0, 5, 10] {
+            records.append(MetricRecord(seed: seed, path: [], position: p, algorithm: "npo", step: step,
+                                        metrics: ["forget_score": Double(step) / Double(p + seed), "fact_utility": 1]))
+        } } }
+        records.append(MetricRecord(seed: 1, path: [], position: nil, algorithm: "retrained", step: 0, metrics: ["fact_utility": 1]))
+        let comparison = ComparisonRecord(seed: 1, algorithm: "npo", labels: ["p=1", "p=2", "p=3"],
+                                          divergence: [[0, 1, 2], [1, 0, 3], [2, 3, 0]], toRetrained: [["kl": 1], ["kl": 2], ["kl": 3]])
+        let html = HTMLReport(title: "A <test>", analysis: ExperimentAnalysis(records: records, comparisons: [comparison])).render()
+        #expect(html.hasPrefix("<!DOCTYPE html>"))
+        #expect(html.contains("<title>A &lt;test&gt;</title>"))
+        #expect(html.components(separatedBy: "<svg ").count - 1 == 3)  // two curves + one heatmap
+        #expect(!html.contains("<?xml"))
+        #expect(html.contains("<th>npo: forget score</th>"))
+        #expect(html.contains("Jeffreys divergence between paths: npo"))
+        #expect(html.contains("<td>p=2</td><td>2.000</td>"))  // distance-to-retrained table
+    }
+}
