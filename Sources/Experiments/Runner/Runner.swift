@@ -3,7 +3,7 @@ import Foundation
 /// Does the work of one unit. Implementations write into `directory` (a fresh scratch
 /// directory of the unit) and return named outputs; they must be deterministic for the unit.
 public protocol UnitWorker: Sendable {
-    func run(_ unit: PlanUnit, in directory: URL, store: RunStore, progress: @escaping @Sendable (String) -> Void) throws -> [String: String]
+    func run(_ unit: PlanUnit, in directory: URL, store: RunStore, progress: @escaping @Sendable (UnitProgress) -> Void) throws -> [String: String]
 }
 
 /// Runs a plan: skips finished units, runs the others in dependency order, records each
@@ -14,10 +14,11 @@ public struct Runner {
     public var worker: UnitWorker
     /// Units that may run at once. Each training unit already uses every core, so the default is 1.
     public var concurrency: Int
-    public var report: @Sendable (String) -> Void
+    public var display: ProgressDisplay
 
-    public init(plan: ExperimentPlan, store: RunStore, worker: UnitWorker, concurrency: Int = 1, report: @escaping @Sendable (String) -> Void = { print($0) }) {
-        self.plan = plan; self.store = store; self.worker = worker; self.concurrency = max(1, concurrency); self.report = report
+    public init(plan: ExperimentPlan, store: RunStore, worker: UnitWorker, concurrency: Int = 1, display: ProgressDisplay? = nil) {
+        self.plan = plan; self.store = store; self.worker = worker; self.concurrency = max(1, concurrency)
+        self.display = display ?? ProgressDisplay(unitsTotal: plan.units.count)
     }
 
     public struct Summary: Equatable { public var ran: [String]; public var skipped: [String] }
@@ -30,7 +31,7 @@ public struct Runner {
     public func run() throws -> Summary {
         var done = finished()
         let skipped = plan.units.map(\.id).filter(done.contains)
-        if !skipped.isEmpty { report("\(skipped.count) of \(plan.units.count) units already finished; continuing") }
+        if !skipped.isEmpty { display.message("\(skipped.count) of \(plan.units.count) units already finished; continuing") }
         var ran: [String] = []
         while true {
             let ready = plan.ready(done: done)
@@ -61,13 +62,13 @@ public struct Runner {
         let directory = store.directory(for: unit)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store.log(["event": "start", "unit": unit.id, "hash": unit.hash])
-        report("▶ \(unit.label)")
+        display.started(unit)
         let start = Date()
-        let outputs = try worker.run(unit, in: directory, store: store) { message in
-            self.report("  \(unit.label): \(message)")
-        }
+        let display = self.display
+        let outputs = try worker.run(unit, in: directory, store: store) { display.progress(unit, $0) }
         let seconds = Date().timeIntervalSince(start)
         try store.markDone(unit, seconds: seconds, outputs: outputs)
+        display.finished(unit, seconds: seconds)
         store.log(["event": "done", "unit": unit.id, "seconds": String(format: "%.3f", seconds)])
     }
 }
