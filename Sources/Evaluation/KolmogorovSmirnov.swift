@@ -409,14 +409,21 @@ public enum KolmogorovSmirnov {
             return logp < -log(2.0) ? exp(logp) : clip(1 - (-expm1(logp)))
         }
         var logTerms = [Double]()
-        var logC = 0.0  // log C(n, v)
+        // log C(n, v) is accumulated with Neumaier compensation: it grows to ~n·log 2 while the terms
+        // must keep ~1e-12 relative accuracy, and plain summation loses that for n ≳ 10⁴.
+        var logC = 0.0, logCErr = 0.0
         for v in 0...n {
-            if v > 0 { logC += log(Double(n - v + 1) / Double(v)) }
+            if v > 0 {
+                let inc = log(Double(n - v + 1) / Double(v))
+                let t = logC + inc
+                logCErr += abs(logC) >= abs(inc) ? (logC - t) + inc : (inc - t) + logC
+                logC = t
+            }
             // 1 − x − v/n = ((n − v) − n·x) / n, with n·x carried in two parts for accuracy.
             let base = ((Double(n - v) - nx) - nxErr) / nd
             if base <= 0 { break }
             let up = x + Double(v) / nd
-            logTerms.append(logC + Double(v - 1) * log(up) + Double(n - v) * log(base))
+            logTerms.append((logC + logCErr) + Double(v - 1) * log(up) + Double(n - v) * log(base))
         }
         let top = logTerms.max() ?? -.infinity
         if top == -.infinity { return 0 }

@@ -63,7 +63,7 @@ def porter_words():
             if w not in picked:
                 picked.append(w)
     others = [w for w in vocab if w not in picked]
-    for _ in range(120):
+    for _ in range(1200):
         w = others[next(gen) % len(others)]
         if w not in picked:
             picked.append(w)
@@ -153,6 +153,10 @@ def ks_fixture():
         ([5.0], [1.0, 2.0, 3.0]),
         ([0.3, 0.3, 0.3], [0.3, 0.3]),
         ([2.5, 0.1, 1.7, 3.3, 0.9, 4.4, 2.2, 1.1], [0.2, 0.3, 2.9, 1.0, 4.0, 3.8, 0.4, 2.0]),
+        ([float(i) for i in range(100)], [float(i) + 50.5 for i in range(100)]),     # tiny p, equal sizes
+        ([float(i) for i in range(120)], [float(i) * 0.5 + 70 for i in range(90)]),  # tiny p, unequal sizes
+        ([0.0] * 30 + [1.0] * 10, [0.0] * 10 + [1.0] * 35),                          # two values only
+        ([-1e300, 0.0, 1e300], [-1.7e308, 0.0, 1.7e308]),
     ]
     cases = []
     for x, y in explicit:
@@ -188,6 +192,13 @@ def ks_fixture():
                  (40, 0.25), (100, 0.15), (120, 0.3), (140, 0.05), (200, 0.02), (500, 0.02), (500, 0.05),
                  (1000, 0.04), (1000, 0.02), (2500, 0.01), (5000, 0.03), (5000, 0.005), (150000, 0.002),
                  (300, 0.2), (300, 0.5), (1000, 0.7), (2000, 0.45), (3, 0.4), (60, 0.11)]:
+        grid.append([n, d, float(st.kstwo.sf(d, n))])
+    # A random grid across regimes: d around the bulk (c / sqrt(n)) and anywhere in (0, 1).
+    gen = lcg(99)
+    for i in range(160):
+        n = int(math.exp((next(gen) % 100000) / 100000.0 * math.log(200000))) + 1
+        u = (next(gen) % 1000000 + 0.5) / 1000000.0
+        d = u if i % 3 == 0 else min(0.999, (0.2 + 2.8 * u) / math.sqrt(n))
         grid.append([n, d, float(st.kstwo.sf(d, n))])
     return {"scipy": scipy.__version__, "cases": cases, "generated": generated, "kstwo_sf": grid}
 
