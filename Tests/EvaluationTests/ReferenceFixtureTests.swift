@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Evaluation
+import Evaluation
 
 @Suite struct PorterStemmerTests {
     @Test func matchesNLTKOnFixtureVocabulary() throws {
