@@ -130,9 +130,9 @@ public enum KolmogorovSmirnov {
     private static let em128 = 0x1p-128
 
     /// P(D_n ≥ d) for the one-sample two-sided KS statistic with n observations (`scipy.stats.kstwo.sf`).
+    /// NaN for n ≤ 0 or NaN d, as scipy.
     public static func oneSampleTwoSidedSurvival(n: Int, d x: Double) -> Double {
-        precondition(n > 0)
-        if x.isNaN { return .nan }
+        if n <= 0 || x.isNaN { return .nan }
         if x >= 1 { return 0 }
         if x <= 0 { return 1 }
         let nd = Double(n)

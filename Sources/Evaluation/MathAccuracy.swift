@@ -82,4 +82,11 @@ public struct MathAccuracy: Equatable, Sendable {
         unparsable = bad
         totalSamples = total
     }
+
+    /// The paper's math utility: accuracy after unlearning minus accuracy before (negative = lost).
+    public static func change(before: MathAccuracy, after: MathAccuracy) throws -> Double {
+        try require(before.perQuestion.count == after.perQuestion.count, "math utility",
+                    "the baseline has \(before.perQuestion.count) questions but the unlearned model \(after.perQuestion.count)")
+        return after.mean - before.mean
+    }
 }

@@ -100,3 +100,38 @@ public enum ProbabilityMass {
                                   promptCounts: counts)
     }
 }
+
+/// Prompt means of one measurement (one unlearning step), for curves.
+public struct MassSummary: Equatable, Sendable {
+    public var meanLogC: Double
+    public var meanLogU: Double
+    public var meanLogR: Double
+    /// Mean over prompts of each prompt's shares.
+    public var shareC: Double
+    public var shareU: Double
+    public var shareR: Double
+}
+
+extension ProbabilityMass {
+    /// Prompt means at each step: `steps[s]` holds the per-prompt points measured at step s.
+    public static func curve(_ steps: [[MassPoint]]) throws -> [MassSummary] {
+        let metric = "probability mass curve"
+        try requireNonEmpty(steps, metric, "the step list")
+        let prompts = steps[0].count
+        return try steps.enumerated().map { s, points in
+            try require(!points.isEmpty, metric, "step \(s) has no prompts")
+            try require(points.count == prompts, metric, "step \(s) has \(points.count) prompts, step 0 has \(prompts)")
+            if points.contains(where: { $0.logC.isNaN || $0.logU.isNaN || $0.logR.isNaN }) {
+                throw EvaluationError(metric, "step \(s) has NaN log-likelihoods")
+            }
+            let n = Double(points.count)
+            var out = MassSummary(meanLogC: 0, meanLogU: 0, meanLogR: 0, shareC: 0, shareU: 0, shareR: 0)
+            for p in points {
+                let sh = p.shares
+                out.meanLogC += p.logC / n; out.meanLogU += p.logU / n; out.meanLogR += p.logR / n
+                out.shareC += sh.c / n; out.shareU += sh.u / n; out.shareR += sh.r / n
+            }
+            return out
+        }
+    }
+}

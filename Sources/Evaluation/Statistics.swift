@@ -30,6 +30,7 @@ public enum Statistics {
     }
 
     /// Ranks 1...n with ties given the average of the ranks they span (`scipy.stats.rankdata(method="average")`).
+    /// The values must not be NaN (the public metrics check before ranking).
     public static func averageRanks(_ values: [Double]) -> [Double] {
         let order = values.indices.sorted { values[$0] < values[$1] }
         var ranks = [Double](repeating: 0, count: values.count)

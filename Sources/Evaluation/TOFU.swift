@@ -95,3 +95,76 @@ public enum TOFU {
         try Statistics.harmonicMean(metrics, metric: "TOFU model utility")
     }
 }
+
+extension TOFU {
+    /// What TOFU measures on one question, from the model being evaluated.
+    public struct Question: Sendable {
+        /// Mean per-token log-likelihood of the ground-truth answer.
+        public var answer: Double
+        /// Mean per-token log-likelihood of the paraphrased correct answer (for real authors and world
+        /// facts TOFU uses the answer itself).
+        public var paraphrased: Double
+        /// Mean per-token log-likelihoods of the perturbed (wrong) answers.
+        public var perturbed: [Double]
+        /// The model's greedy answer and the reference it is scored against with ROUGE-L recall.
+        public var generated: String
+        public var reference: String
+
+        public init(answer: Double, paraphrased: Double, perturbed: [Double], generated: String, reference: String) {
+            self.answer = answer
+            self.paraphrased = paraphrased
+            self.perturbed = perturbed
+            self.generated = generated
+            self.reference = reference
+        }
+    }
+
+    /// TOFU's four evaluation splits; they differ in which probability and truth-ratio form are reported.
+    public enum Split: String, Sendable, CaseIterable {
+        case forget, retain, realAuthors, worldFacts
+    }
+
+    /// The three numbers TOFU reports per split, plus the per-question truth ratios (for forget quality).
+    public struct SplitResult: Equatable, Sendable {
+        public var probability: Double
+        public var rougeLRecall: Double
+        public var truthRatio: Double
+        public var truthRatios: [Double]
+    }
+
+    /// Scores one split as TOFU's `get_model_utility` does: forget/retain use the plain normalised
+    /// probability, real authors/world facts the probability relative to the perturbed answers; the
+    /// truth ratio is summarised as `.forget` on the forget split and `.retain` elsewhere.
+    public static func evaluate(_ questions: [Question], split: Split) throws -> SplitResult {
+        let metric = "TOFU \(split.rawValue) split"
+        try requireNonEmpty(questions, metric, "the question set")
+        let answers = questions.map(\.answer)
+        let probability: Double
+        switch split {
+        case .forget, .retain: probability = try TOFU.probability(answerMeanLogLikelihoods: answers)
+        case .realAuthors, .worldFacts:
+            probability = try probabilityAgainstPerturbed(correct: answers, perturbed: questions.map(\.perturbed))
+        }
+        let ratios = try truthRatios(paraphrased: questions.map(\.paraphrased), perturbed: questions.map(\.perturbed))
+        return SplitResult(
+            probability: probability,
+            rougeLRecall: try Rouge.meanRougeLRecall(references: questions.map(\.reference), predictions: questions.map(\.generated)),
+            truthRatio: try summarize(truthRatios: ratios, as: split == .forget ? .forget : .retain),
+            truthRatios: ratios)
+    }
+
+    /// TOFU's headline pair: model utility (harmonic mean of the nine non-forget numbers) and forget
+    /// quality (KS p-value of forget-split truth ratios against the retrained model's).
+    public struct Summary: Equatable, Sendable {
+        public var modelUtility: Double
+        public var forgetQuality: Double
+        public var forgetKSStatistic: Double
+    }
+
+    public static func summarize(retain: SplitResult, realAuthors: SplitResult, worldFacts: SplitResult,
+                                 forget: SplitResult, retrainedForgetTruthRatios: [Double]) throws -> Summary {
+        let parts = [retain, realAuthors, worldFacts].flatMap { [$0.probability, $0.rougeLRecall, $0.truthRatio] }
+        let ks = try forgetQuality(unlearnedTruthRatios: forget.truthRatios, retrainedTruthRatios: retrainedForgetTruthRatios)
+        return Summary(modelUtility: try modelUtility(parts), forgetQuality: ks.pValue, forgetKSStatistic: ks.statistic)
+    }
+}
