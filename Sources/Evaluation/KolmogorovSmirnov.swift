@@ -12,9 +12,9 @@ import Foundation
 ///   evaluated with the Simard–L'Ecuyer algorithm choice (Ruben–Gambino, Durbin matrix,
 ///   Pomeranz, Pelz–Good, or twice the one-sided Smirnov tail).
 public enum KolmogorovSmirnov {
-    public enum Method: String, Sendable { case exact, asymptotic }
+    public enum Method: String, Sendable, Codable { case exact, asymptotic }
 
-    public struct Result: Equatable, Sendable {
+    public struct Result: Equatable, Sendable, Codable {
         /// The KS statistic D.
         public var statistic: Double
         /// Two-sided p-value.

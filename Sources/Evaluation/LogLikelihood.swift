@@ -1,6 +1,6 @@
 /// The log-likelihood of one response under a model: log π(y | x) = Σ_t log π(y_t | x, y_<t),
 /// over the response tokens only.
-public struct SequenceLogLikelihood: Equatable, Sendable {
+public struct SequenceLogLikelihood: Equatable, Sendable, Codable {
     /// Σ_t log π(y_t | x, y_<t) (nats, ≤ 0).
     public var sum: Double
     /// Number of response tokens |y|.
@@ -26,7 +26,7 @@ public struct SequenceLogLikelihood: Equatable, Sendable {
 }
 
 /// How a set of sequences is reduced to one number.
-public enum LogLikelihoodAveraging: String, Sendable, CaseIterable {
+public enum LogLikelihoodAveraging: String, Sendable, CaseIterable, Codable {
     /// Mean over sequences of each sequence's per-token mean: every sequence weighs the same.
     case sequenceMean
     /// Σ sums / Σ token counts: every token weighs the same (long responses dominate).

@@ -47,7 +47,7 @@ public enum MathAnswer {
 }
 
 /// Accuracy on math word problems with k sampled solutions per question.
-public struct MathAccuracy: Equatable, Sendable {
+public struct MathAccuracy: Equatable, Sendable, Codable {
     /// Per question: the share of its samples whose answer equals the reference.
     public var perQuestion: [Double]
     /// Mean over questions of `perQuestion` (= the share of all samples that are correct when every

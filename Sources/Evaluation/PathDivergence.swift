@@ -3,7 +3,7 @@
 public enum PathDivergence {
     /// Sequences sampled from one model (the sampler), each scored token by token by the sampler and
     /// by another model: `sampler[i][t]` = log s(y_t | x, y_<t), `other[i][t]` = log o(y_t | x, y_<t).
-    public struct ScoredSamples: Sendable {
+    public struct ScoredSamples: Sendable, Codable {
         public var sampler: [[Double]]
         public var other: [[Double]]
         public init(sampler: [[Double]], other: [[Double]]) {
@@ -13,7 +13,7 @@ public enum PathDivergence {
     }
 
     /// How token-level k3 terms k(t) = (log s − log o) + (exp(log o − log s) − 1) are reduced.
-    public enum Level: String, Sendable, CaseIterable {
+    public enum Level: String, Sendable, CaseIterable, Codable {
         /// Mean over all sampled tokens: KL per token (nats/token). The default.
         case token
         /// Σ_t k(t) per sequence, mean over sequences: an unbiased estimate of the sequence-level KL
@@ -47,7 +47,7 @@ public enum PathDivergence {
     }
 
     /// Jeffreys divergence J(p, q) = KL(p ‖ q) + KL(q ‖ p), each direction from its own model's samples.
-    public struct Jeffreys: Equatable, Sendable {
+    public struct Jeffreys: Equatable, Sendable, Codable {
         public var pq: Double
         public var qp: Double
         public var total: Double { pq + qp }

@@ -5,7 +5,7 @@
 /// (NLTK's variant); empty tokens are dropped.
 public enum Rouge {
     /// Precision, recall and F1 of one score.
-    public struct Score: Equatable, Sendable {
+    public struct Score: Equatable, Sendable, Codable {
         public var precision: Double
         public var recall: Double
         public var fmeasure: Double

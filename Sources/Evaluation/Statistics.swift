@@ -60,7 +60,7 @@ public enum Statistics {
 }
 
 /// Spread of one metric over repeated runs (seeds): what a report prints as mean ± half-range or ± std.
-public struct SeedSummary: Equatable, Sendable {
+public struct SeedSummary: Equatable, Sendable, Codable {
     public var count: Int
     public var mean: Double
     /// Sample standard deviation (n − 1); 0 for one seed.
@@ -84,7 +84,7 @@ public struct SeedSummary: Equatable, Sendable {
 }
 
 /// A confidence interval from the percentile bootstrap.
-public struct ConfidenceInterval: Equatable, Sendable {
+public struct ConfidenceInterval: Equatable, Sendable, Codable {
     /// The statistic on the original sample.
     public var estimate: Double
     public var lower: Double

@@ -58,7 +58,7 @@ public enum TOFU {
     }
 
     /// How a set of truth ratios is summarised.
-    public enum TruthRatioSummary: String, Sendable, CaseIterable {
+    public enum TruthRatioSummary: String, Sendable, CaseIterable, Codable {
         /// mean min(R, 1/R): what TOFU's code reports for the forget set (1 = cannot tell truth from lies).
         case forget
         /// mean (1 − min(R, 1/R)): the forget form oriented so that higher = more knowledge left.
@@ -98,7 +98,7 @@ public enum TOFU {
 
 extension TOFU {
     /// What TOFU measures on one question, from the model being evaluated.
-    public struct Question: Sendable {
+    public struct Question: Sendable, Codable {
         /// Mean per-token log-likelihood of the ground-truth answer.
         public var answer: Double
         /// Mean per-token log-likelihood of the paraphrased correct answer (for real authors and world
@@ -120,12 +120,12 @@ extension TOFU {
     }
 
     /// TOFU's four evaluation splits; they differ in which probability and truth-ratio form are reported.
-    public enum Split: String, Sendable, CaseIterable {
+    public enum Split: String, Sendable, CaseIterable, Codable {
         case forget, retain, realAuthors, worldFacts
     }
 
     /// The three numbers TOFU reports per split, plus the per-question truth ratios (for forget quality).
-    public struct SplitResult: Equatable, Sendable {
+    public struct SplitResult: Equatable, Sendable, Codable {
         public var probability: Double
         public var rougeLRecall: Double
         public var truthRatio: Double
@@ -155,7 +155,7 @@ extension TOFU {
 
     /// TOFU's headline pair: model utility (harmonic mean of the nine non-forget numbers) and forget
     /// quality (KS p-value of forget-split truth ratios against the retrained model's).
-    public struct Summary: Equatable, Sendable {
+    public struct Summary: Equatable, Sendable, Codable {
         public var modelUtility: Double
         public var forgetQuality: Double
         public var forgetKSStatistic: Double

@@ -42,3 +42,16 @@ import Evaluation
         #expect(KolmogorovSmirnov.oneSampleTwoSidedSurvival(n: 0, d: 0.5).isNaN)
     }
 }
+
+@Suite struct CodableTests {
+    @Test func resultsRoundTripThroughJSON() throws {
+        let initial = [MassPoint(logC: -2, logU: -2, logR: -3)]
+        let c = try ProbabilityMass.classify(initial: initial, final: [MassPoint(logC: -6, logU: -8, logR: -3)])
+        let back = try JSONDecoder().decode(MassClassification.self, from: JSONEncoder().encode(c))
+        #expect(back == c)
+        let s = try SeedSummary([1, 2, 4])
+        #expect(try JSONDecoder().decode(SeedSummary.self, from: JSONEncoder().encode(s)) == s)
+        let ks = try KolmogorovSmirnov.twoSample([1, 2], [3, 4, 5])
+        #expect(try JSONDecoder().decode(KolmogorovSmirnov.Result.self, from: JSONEncoder().encode(ks)) == ks)
+    }
+}
