@@ -11,6 +11,10 @@ import Foundation
 ///   two-sided Kolmogorov distribution with n = round(n_x·n_y / (n_x + n_y)) (round half to even),
 ///   evaluated with the Simard–L'Ecuyer algorithm choice (Ruben–Gambino, Durbin matrix,
 ///   Pomeranz, Pelz–Good, or twice the one-sided Smirnov tail).
+///
+/// Cost: the exact path for unequal sizes visits the band of the lattice that D allows, at worst
+/// n_x·n_y cells (about a second at 10 000 × 9 999 with a large D); equal sizes and the asymptotic
+/// path are O(n) apart from sorting.
 public enum KolmogorovSmirnov {
     public enum Method: String, Sendable, Codable { case exact, asymptotic }
 
