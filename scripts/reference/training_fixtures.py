@@ -197,13 +197,13 @@ def optimizers():
         res = run(lambda ps: torch.optim.AdamW(groups(ps, cfg["weightDecay"]), lr=lrs[0],
                                                betas=(cfg["beta1"], cfg["beta2"]), eps=cfg["eps"],
                                                amsgrad=cfg["amsgrad"], foreach=False))
-        cases.append({"optimizer": "adamw", "config": cfg, "final": res})
+        cases.append({"optimizer": "adamw", "config": {k: float(v) for k, v in cfg.items()}, "final": res})
     for cfg in [dict(momentum=0.0, dampening=0.0, nesterov=False, weightDecay=0.0),
                 dict(momentum=0.9, dampening=0.1, nesterov=False, weightDecay=0.01),
                 dict(momentum=0.9, dampening=0.0, nesterov=True, weightDecay=0.05)]:
         res = run(lambda ps: torch.optim.SGD(groups(ps, cfg["weightDecay"]), lr=lrs[0], momentum=cfg["momentum"],
                                              dampening=cfg["dampening"], nesterov=cfg["nesterov"], foreach=False))
-        cases.append({"optimizer": "sgd", "config": cfg, "final": res})
+        cases.append({"optimizer": "sgd", "config": {k: float(v) for k, v in cfg.items()}, "final": res})
     return {
         "parameters": [{"name": n, "shape": s, "initial": init[n].ravel().tolist(),
                         "decay": default_decay(n, s)} for n, s in PARAMS],
