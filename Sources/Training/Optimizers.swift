@@ -220,17 +220,43 @@ public final class SGD: Optimizer {
             let nesterov = config.nesterov, count = slot.count
             let chunks = elementwiseChunks(count)
             Parallel.forEach(chunks) { c in
-                for i in Parallel.range(c, of: chunks, total: count) {
-                    var d = g[i]
-                    if wd != 0 { d = d + wd * p[i] }
-                    if let b {
-                        b[i] = first ? d : b[i] * mu + damp * d
-                        d = nesterov ? d + mu * b[i] : b[i]
-                    }
-                    p[i] = p[i] + negLr * d
-                }
+                sgdKernel(p: p, g: g, b: b, range: Parallel.range(c, of: chunks, total: count), wd: wd, mu: mu,
+                          damp: damp, first: first, nesterov: nesterov, negLr: negLr)
             }
         }
+    }
+}
+
+private func sgdKernel(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>?,
+                       range: Range<Int>, wd: Float, mu: Float, damp: Float, first: Bool, nesterov: Bool, negLr: Float) {
+    typealias V = SIMD8<Float>
+    @inline(__always) func update(_ pv: V, _ gv: V, _ bv: V?) -> (p: V, b: V?) {
+        var d = gv
+        if wd != 0 { d = d + V(repeating: wd) * pv }
+        var nb: V? = nil
+        if let bv {
+            let m = first ? d : bv * V(repeating: mu) + V(repeating: damp) * d
+            nb = m
+            d = nesterov ? d + V(repeating: mu) * m : m
+        }
+        return (pv + V(repeating: negLr) * d, nb)
+    }
+    var i = range.lowerBound
+    while i + 8 <= range.upperBound {
+        let r = update(loadV(p + i), loadV(g + i), b.map { loadV($0 + i) })
+        storeV(r.p, p + i)
+        if let b, let nb = r.b { storeV(nb, b + i) }
+        i += 8
+    }
+    while i < range.upperBound {
+        // The same arithmetic on one lane.
+        var pv = V(repeating: 0), gv = V(repeating: 0), bv = V(repeating: 0)
+        pv[0] = p[i]; gv[0] = g[i]
+        if let b { bv[0] = b[i] }
+        let r = update(pv, gv, b == nil ? nil : bv)
+        p[i] = r.p[0]
+        if let b, let nb = r.b { b[i] = nb[0] }
+        i += 1
     }
 }
 

@@ -48,11 +48,7 @@ public enum TokenLogLikelihood {
             }
             let row = x + r * vocab
             let lse = Float(logSumExp(row, vocab))
-            let negW = Float(-w)
-            for v in 0..<vocab {
-                let d = negW * expf(row[v] - lse)
-                out[v] = accumulate ? out[v] + d : d
-            }
+            addScaledExp(row, shift: lse, scale: Float(-w), into: out, count: vocab, accumulate: accumulate)
             out[Int(y)] += Float(w)
         }
     }
@@ -99,11 +95,8 @@ public enum TokenLogLikelihood {
             }
             let row = x + r * vocab, ref = q + r * vocab
             let lseX = Float(logSumExp(row, vocab)), lseR = Float(logSumExp(ref, vocab))
-            let wf = Float(w)
-            for v in 0..<vocab {
-                let d = wf * (expf(row[v] - lseX) - expf(ref[v] - lseR))
-                out[v] = accumulate ? out[v] + d : d
-            }
+            addScaledExp(row, shift: lseX, scale: Float(w), into: out, count: vocab, accumulate: accumulate)
+            addScaledExp(ref, shift: lseR, scale: Float(-w), into: out, count: vocab, accumulate: true)
         }
     }
 
@@ -157,17 +150,57 @@ public enum TokenLogLikelihood {
     }
 }
 
-/// log Σ exp(x_v), with the max subtracted; the sum is accumulated in Double.
+/// log Σ exp(x_v), with the max subtracted; partial sums of 8 lanes are added in Double.
+/// NaN anywhere gives NaN; a row of −∞ gives −∞.
 @inline(__always)
 func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
     var m = -Float.infinity
+    var nan = false
     var i = 0
     var vm = SIMD8<Float>(repeating: -.infinity)
-    while i + 8 <= n { vm = pointwiseMax(vm, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)); i += 8 }
+    var vnan = SIMDMask<SIMD8<Int32>>()
+    while i + 8 <= n {
+        let v = loadV(x + i)
+        vnan .|= v .!= v
+        vm = pointwiseMax(vm, v)
+        i += 8
+    }
     m = vm.max()
-    while i < n { m = max(m, x[i]); i += 1 }
+    nan = any(vnan)
+    while i < n { if x[i].isNaN { nan = true }; m = max(m, x[i]); i += 1 }
+    if nan { return .nan }
     if m == -.infinity { return -.infinity }
+    if m == .infinity { return .infinity }
     var s = 0.0
-    for v in 0..<n { s += Double(expf(x[v] - m)) }
+    i = 0
+    let vmax = SIMD8<Float>(repeating: m)
+    while i + 8 <= n {
+        var acc = SIMD8<Float>()
+        let end = min(n, i + 512) & ~7
+        while i + 8 <= end {
+            acc += simdExp(loadV(x + i) - vmax)
+            i += 8
+        }
+        s += Double(acc.sum())
+    }
+    while i < n { s += Double(expf(x[i] - m)); i += 1 }
     return Double(m) + log(s)
+}
+
+/// out[v] = (accumulate ? out[v] : 0) + a·exp(x[v] − shift) for v < n.
+@inline(__always)
+func addScaledExp(_ x: UnsafePointer<Float>, shift: Float, scale a: Float, into out: UnsafeMutablePointer<Float>,
+                  count n: Int, accumulate: Bool) {
+    var i = 0
+    let vs = SIMD8<Float>(repeating: shift), va = SIMD8<Float>(repeating: a)
+    while i + 8 <= n {
+        let d = va * simdExp(loadV(x + i) - vs)
+        storeV(accumulate ? loadV(out + i) + d : d, out + i)
+        i += 8
+    }
+    while i < n {
+        let d = a * expf(x[i] - shift)
+        out[i] = accumulate ? out[i] + d : d
+        i += 1
+    }
 }
