@@ -57,3 +57,19 @@ private struct SchedulesFixture: Decodable { let cases: [ScheduleCase] }
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(ScheduleSpec.self, from: Data(#"{"kind":"step"}"#.utf8)) }
     }
 }
+
+@Suite struct OptionCodingTests {
+    @Test func optionsDecodeWithDefaultsAndRejectUnknownKeys() throws {
+        let dec = JSONDecoder()
+        #expect(try dec.decode(AdamWConfig.self, from: Data(#"{"weightDecay":0}"#.utf8)) == AdamWConfig(weightDecay: 0))
+        #expect(try dec.decode(SGDConfig.self, from: Data(#"{"momentum":0.9,"nesterov":true}"#.utf8)) == SGDConfig(momentum: 0.9, nesterov: true))
+        let b = try dec.decode(BatchingOptions.self, from: Data(#"{"batchSize":32,"maxContext":256,"replayPerBatch":16}"#.utf8))
+        #expect(b == BatchingOptions(batchSize: 32, maxContext: 256, replayPerBatch: 16))
+        #expect(try dec.decode(BatchingOptions.self, from: JSONEncoder().encode(b)) == b)
+        #expect(throws: DecodingError.self) { try dec.decode(AdamWConfig.self, from: Data(#"{"weight_decay":0}"#.utf8)) }
+        #expect(throws: DecodingError.self) { try dec.decode(BatchingOptions.self, from: Data(#"{"batchSize":32}"#.utf8)) }
+        #expect(throws: DecodingError.self) {
+            try dec.decode(BatchingOptions.self, from: Data(#"{"batchSize":32,"maxContext":8,"truncation":"cut"}"#.utf8))
+        }
+    }
+}
