@@ -132,10 +132,10 @@ private func adamWKernel(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer
             store(mn, m, i); store(vn, v, i)
             var vd = vn
             if let vmax {
-                vd = pointwiseMax(load(vmax, i), vn)
+                vd = fastMax(load(vmax, i), vn)
                 store(vd, vmax, i)
             }
-            let denom = vd.squareRoot() / vBc + vEps
+            let denom = sqrtNonNegative(vd) / vBc + vEps
             pi = pi + vStep * (mn / denom)
             store(pi, p, i)
             i += 8
@@ -148,7 +148,7 @@ private func adamWKernel(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer
             m[i] = mn; v[i] = vn
             var vd = vn
             if let vmax { vd = max(vmax[i], vn); vmax[i] = vd }
-            let denom = vd.squareRoot() / bc2Sqrt + eps
+            let denom = vd.magnitude.squareRoot() / bc2Sqrt + eps
             pi = pi + negStepSize * (mn / denom)
             p[i] = pi
             i += 1

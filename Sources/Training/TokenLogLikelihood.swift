@@ -162,10 +162,10 @@ func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
     while i + 8 <= n {
         let v = loadV(x + i)
         vnan .|= v .!= v
-        vm = pointwiseMax(vm, v)
+        vm = fastMax(vm, v)
         i += 8
     }
-    m = vm.max()
+    m = horizontalMax(vm)
     nan = any(vnan)
     while i < n { if x[i].isNaN { nan = true }; m = max(m, x[i]); i += 1 }
     if nan { return .nan }
