@@ -311,6 +311,23 @@ public struct Batcher: Sendable {
     }
 }
 
+extension Batcher {
+    /// Optimizer steps of `epochs` epochs (what `ScheduleSpec.resolve(totalSteps:)` needs).
+    public func stepCount(epochs: Int) throws -> Int { try plan(epochs: epochs).count }
+
+    /// A batch of `companions[i]` for the stage indices i of `plan`, truncated and checked like
+    /// the stage examples: for data aligned with the stage examples, such as IdkDPO's
+    /// "I don't know" answers to the forget prompts (role `alternative`). No replay rows.
+    public func companionBatch(_ plan: BatchPlan, _ companions: [Example]) throws -> TokenBatch {
+        guard companions.count == examples.count else {
+            throw TrainingError.mismatch(context: "Batcher.companionBatch",
+                                         message: "\(companions.count) companion examples for \(examples.count) stage examples")
+        }
+        let rows = try plan.stage.map { i in try Batcher.fit(companions[i], index: i, "Batcher.companionBatch", options) }
+        return try TokenBatch.collate(rows, sources: plan.stage.map { .stage($0) }, padId: options.padId)
+    }
+}
+
 /// Fisher–Yates with `SeededRandom.nextInt`, so the permutation depends only on the seed.
 public func seededShuffle<T>(_ a: inout [T], _ rng: inout SeededRandom) {
     guard a.count > 1 else { return }

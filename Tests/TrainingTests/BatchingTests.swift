@@ -69,6 +69,19 @@ private func ex(_ p: [Int32], _ r: [Int32]) -> Example { Example(prompt: p, resp
         #expect(throws: TrainingError.self) { try Batcher(examples: stage(3), options: opts, seed: 1) }
     }
 
+    @Test func companionBatchesFollowTheStagePlan() throws {
+        let forget = stage(6)
+        let idk = (0..<6).map { i in ex([Int32(100 + i)], [7, 7, Int32(i)]) }
+        let batcher = try Batcher(examples: forget, options: BatchingOptions(batchSize: 4, maxContext: 8), seed: 5)
+        let plan = try batcher.plan(epoch: 0)[0]
+        let alt = try batcher.companionBatch(plan, idk)
+        #expect(alt.sources == plan.stage.map { .stage($0) })
+        #expect(alt.batchSize == 4 && alt.tokenCounts == [3, 3, 3, 3])
+        #expect(alt.inputIds[0] == 100 + Int32(plan.stage[0]))
+        #expect(throws: TrainingError.self) { try batcher.companionBatch(plan, Array(idk.prefix(5))) }
+        #expect(try batcher.stepCount(epochs: 2) == 4)
+    }
+
     @Test func tokenBudgetBoundsPaddedBatches() throws {
         let examples = (0..<12).map { i in ex([1], Array(repeating: 2, count: (i * 5) % 7 + 1)) }
         let batcher = try Batcher(examples: examples, options: BatchingOptions(batchSize: 8, maxTokens: 20, maxContext: 8), seed: 3)
