@@ -136,7 +136,8 @@ public struct BatchingOptions: Codable, Hashable, Sendable {
     public var replayPerBatch: Int
     /// Shuffle the stage examples every epoch (else keep their order).
     public var shuffle: Bool
-    /// Drop a final batch that has fewer than `batchSize` stage examples.
+    /// Drop a final batch that has fewer than `batchSize` stage examples (ignored with
+    /// `maxTokens`, where batch sizes vary anyway).
     public var dropLast: Bool
 
     public init(batchSize: Int, maxTokens: Int? = nil, maxContext: Int, truncation: Truncation = .error,
