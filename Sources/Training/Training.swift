@@ -1,1 +1,0 @@
-// The Training module. See README.md for the layout of the package.
