@@ -199,11 +199,25 @@ public struct LineChart: Sendable {
         }
         out.line("</g>")
 
-        // Legend, inside the plot area's top-right corner.
+        // Legend, inside the plot area, in the corner that hides the fewest data points
+        // (ties: top right, top left, bottom right, bottom left).
         if legendRows > 0 {
             let longest = series.map { $0.name.count }.max() ?? 0
             let boxW = min(plotW - 8, 36 + 7 * Double(longest)), boxH = 8 + 17 * Double(legendRows)
-            let bx = left + plotW - boxW - 6, by = top + 6
+            var pixels: [(Double, Double)] = []
+            for s in series {
+                for (j, x) in s.x.enumerated() where j < s.y.count && Self.usable(x, xScale) && Self.usable(s.y[j], yScale) {
+                    pixels.append((px(x), py(s.y[j])))
+                }
+            }
+            let corners = [(left + plotW - boxW - 6, top + 6), (left + 6, top + 6),
+                           (left + plotW - boxW - 6, top + plotH - boxH - 6), (left + 6, top + plotH - boxH - 6)]
+            var best = 0, bestCount = Int.max
+            for (i, c) in corners.enumerated() {
+                let n = pixels.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + boxW + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + boxH + 4 }.count
+                if n < bestCount { best = i; bestCount = n }
+            }
+            let (bx, by) = corners[best]
             out.line("<g class=\"legend\" font-size=\"12\">")
             out.line("<rect x=\"\(num(bx))\" y=\"\(num(by))\" width=\"\(num(boxW))\" height=\"\(num(boxH))\" fill=\"#ffffff\" fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>")
             for (i, s) in series.enumerated() {

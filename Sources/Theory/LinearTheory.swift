@@ -371,6 +371,8 @@ public struct SweepCase: Sendable, Equatable, Codable {
     public var failingSteps: [Int]
     /// min over t ≥ t₀ of distance / bound (infinity when no step is checked).
     public var worstRatio: Double
+    /// min over t ≥ t₀(certified) of distance / bound.
+    public var worstRatioCertified: Double
     /// From the corollary's step on, one path is farther than ε from its retrained model (nil:
     /// the step lies beyond the horizon).
     public var corollaryHolds: Bool?
@@ -397,6 +399,7 @@ public struct LinearSweep: Sendable, Equatable {
     /// Instances where the inequality fails at some t ≥ t₀ (the paper's t₀).
     public var failures: [SweepCase] { cases.filter { $0.t0 != nil && !$0.holdsFromT0 } }
     public var worstRatio: Double { cases.map(\.worstRatio).min() ?? .infinity }
+    public var worstRatioCertified: Double { cases.map(\.worstRatioCertified).min() ?? .infinity }
     public var maxLemmaError: Double { cases.map(\.maxLemmaError).max() ?? 0 }
 }
 
@@ -424,7 +427,9 @@ extension LinearTheory {
             c.seed = rng.next()
             let a = try analyze(try LinearInstance.random(c))
             let checked = a.steps.filter { a.t0 != nil && $0.t >= a.t0! }
-            let ratios = checked.map { $0.bound > 0 ? $0.distance / $0.bound : .infinity }
+            func ratio(_ s: LinearStep) -> Double { s.bound > 0 ? s.distance / s.bound : .infinity }
+            let ratios = checked.map(ratio)
+            let certified = a.steps.filter { a.t0Certified != nil && $0.t >= a.t0Certified! }.map(ratio)
             var corollary: Bool? = nil
             if let ts = a.tStarRetrained {
                 corollary = a.steps.filter { $0.t >= ts }.allSatisfy {
@@ -437,7 +442,8 @@ extension LinearTheory {
                 holdsFromT0: a.boundHolds(from: a.t0), holdsFromCertified: a.boundHolds(from: a.t0Certified),
                 holdsEverywhere: a.steps.allSatisfy(\.holds),
                 failingSteps: checked.filter { !$0.holds }.map(\.t),
-                worstRatio: ratios.min() ?? .infinity, corollaryHolds: corollary,
+                worstRatio: ratios.min() ?? .infinity, worstRatioCertified: certified.min() ?? .infinity,
+                corollaryHolds: corollary,
                 maxLemmaError: a.maxLemmaError, nonFinite: !finite))
         }
         return LinearSweep(cases: cases, limits: limits)

@@ -156,13 +156,15 @@ extension LinearSweep {
         s += "  t₀ certified (X_test norms) reached: \(applicableCertified); inequality holds at every t ≥ t₀ certified: \(holdFromCertified) of \(applicableCertified)\n"
         s += "  inequality holds at every step, t < t₀ included: \(holdEverywhere) of \(count)\n"
         s += "  corollary (one path farther than ε from its retrained model from t* on): \(corollaryHeld) of \(corollaryChecked) checked\n"
-        s += "  smallest distance/bound over checked steps: \(sci(worstRatio)); largest Lemma error: \(sci(maxLemmaError))\n"
+        s += "  smallest distance/bound for t ≥ t₀: \(sci(worstRatio)); for t ≥ t₀ certified: \(sci(worstRatioCertified)); largest Lemma error: \(sci(maxLemmaError))\n"
         if nonFinite > 0 { s += "  instances that overflowed Float64: \(nonFinite)\n" }
         let f = failures
         if f.isEmpty {
             s += "  no instance violates the inequality for t ≥ t₀\n"
         } else {
-            s += "  instances violating the inequality for some t ≥ t₀:\n"
+            let beforeCertified = f.filter { c in c.failingSteps.allSatisfy { t in c.t0Certified.map { t < $0 } ?? true } }.count
+            s += "  instances violating the inequality for some t ≥ t₀ (\(beforeCertified) of \(f.count) only at steps before the certified t₀,\n"
+            s += "  where ‖(I−P_U)Δθ₀‖ is small in parameter norm but X_test maps it onto the growing part and cancels it):\n"
             for c in f {
                 s += "    #\(c.index): \(c.config.summary) t₀=\(jsonInt(c.t0)) t₀cert=\(jsonInt(c.t0Certified)) failing t=\(c.failingSteps.map(String.init).joined(separator: ",")) worst ratio \(sci(c.worstRatio))\n"
             }
@@ -181,7 +183,8 @@ extension LinearSweep {
                    + "\"applicable_certified\":\(applicableCertified),\"hold_certified\":\(holdFromCertified),"
                    + "\"hold_everywhere\":\(holdEverywhere),\"corollary_checked\":\(corollaryChecked),"
                    + "\"corollary_held\":\(corollaryHeld),\"non_finite\":\(nonFinite),"
-                   + "\"worst_ratio\":\(jsonNumber(worstRatio)),\"max_lemma_error\":\(jsonNumber(maxLemmaError))}")
+                   + "\"worst_ratio\":\(jsonNumber(worstRatio)),\"worst_ratio_certified\":\(jsonNumber(worstRatioCertified)),"
+                   + "\"max_lemma_error\":\(jsonNumber(maxLemmaError))}")
         return out
     }
 }
