@@ -66,7 +66,7 @@ struct TheoryCommand: ParsableCommand {
     @Option(help: "Seed of the instance (and of the sweep's instances).")
     var seed: UInt64 = 0
 
-    @Option(help: "Check the inequality on N random instances instead of reporting one.")
+    @Option(help: ArgumentHelp("Check the inequality on N random instances instead of reporting one; d, sizes, k and m are then upper limits, µ and η centres of a ×10 range.", valueName: "N"))
     var sweep: Int?
 
     @Option(help: "Two-layer model: hidden width.")
@@ -78,10 +78,10 @@ struct TheoryCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per step, then a final object (rho_star, sigma_u, t_star, ...).")
     var json = false
 
-    @Option(help: "Write the per-step table as CSV to this file.")
+    @Option(help: ArgumentHelp("Write the per-step table (with --sweep: one row per instance) as CSV to this file.", valueName: "file"))
     var csv: String?
 
-    @Option(help: "Write an SVG chart (log scale: measured distance against the bound) to this file.")
+    @Option(help: ArgumentHelp("Write an SVG chart to this file (log scale: measured distance, the bound from t₀ on, distances to the retrained models, ε; with --sweep: each instance's slack).", valueName: "file"))
     var svg: String?
 
     var config: LinearConfig {
@@ -177,7 +177,7 @@ struct TheoryCommand: ParsableCommand {
         do {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
-            throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+            throw TheoryError("cannot write \(path): \(error.localizedDescription)")
         }
     }
 }
