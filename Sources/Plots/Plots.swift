@@ -299,7 +299,7 @@ public struct Heatmap: Sendable {
         if !(hi > lo) { hi = lo + 1 }
         func colour(_ v: Double) -> (String, Bool) {
             guard v.isFinite else { return ("#d9d9d9", false) }
-            let f = min(max((v - lo) / (hi - lo), 0), 1)
+            let f = min(max((0.5 * v - 0.5 * lo) / (0.5 * hi - 0.5 * lo), 0), 1)
             switch colorScale {
             case .sequential:
                 let c = mix((247, 251, 255), (8, 48, 107), f)
@@ -394,8 +394,9 @@ struct Axis {
             self.hi = Swift.max(hi, t.last ?? hi)
             ticks = t.map { Tick(value: $0, label: escapeXML(NiceTicks.label($0, step: t.count > 1 ? t[1] - t[0] : 1))) }
         case .log10:
-            var a = NiceTicks.log10Floor(lo), b = NiceTicks.log10Ceil(hi)
-            if a == b { a -= 1; b += 1 }
+            // Clamped to the decades a Double can hold, so that 10^b stays finite.
+            var a = max(NiceTicks.log10Floor(lo), -300), b = min(NiceTicks.log10Ceil(hi), 300)
+            if a >= b { a = min(a, b) - 1; b = a + 2 }
             self.lo = pow10(a)
             self.hi = pow10(b)
             ticks = NiceTicks.log10(lo: a, hi: b).map { Tick(value: $0.value, label: $0.label) }
@@ -405,7 +406,7 @@ struct Axis {
     /// Position in [0, 1] along the axis.
     func fraction(_ v: Double) -> Double {
         switch scale {
-        case .linear: return (v - lo) / (hi - lo)
+        case .linear: return (0.5 * v - 0.5 * lo) / (0.5 * hi - 0.5 * lo)  // halves: no overflow near ±max
         case .log10: return (plotLog10(v) - plotLog10(lo)) / (plotLog10(hi) - plotLog10(lo))
         }
     }
@@ -466,8 +467,10 @@ public enum NiceTicks {
     }
 
     static func label(_ v: Double, step: Double) -> String {
-        let decimals = max(0, -log10Floor(step))
-        return formatFixed(v, decimals: decimals)
+        let e = log10Floor(step)
+        // Very small steps or very large values read better in exponent notation.
+        if e < -5 || abs(v) >= 1e7 { return formatSignificant(v, digits: 4) }
+        return formatFixed(v, decimals: max(0, -e))
     }
 
     static func log10Floor(_ v: Double) -> Int {

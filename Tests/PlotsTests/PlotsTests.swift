@@ -219,6 +219,22 @@ func sampleChart() -> LineChart {
     #expect(!emptyLog.contains("NaN") && !emptyLog.contains("Inf"))
 }
 
+@Test func extremeValuesStayFinite() throws {
+    let charts = [
+        LineChart(yScale: .log10, series: [Series(name: "huge", y: [1e-320, 1e-200, 1e300, 1.7e308])]),
+        LineChart(series: [Series(name: "wide", y: [-1.7e308, 0, 1.7e308])]),
+        LineChart(series: [Series(name: "tiny", y: [1e-12, 3e-12, 2e-12])]),
+        LineChart(series: [Series(name: "big", y: [1e9, 3e9, 2e9])]),
+    ]
+    for c in charts {
+        let svg = c.svg()
+        _ = try MiniXML.parse(svg)
+        #expect(!svg.contains("NaN") && !svg.contains("Inf") && !svg.contains("nan") && !svg.contains("inf"))
+    }
+    #expect(charts[2].svg().contains(">1e-12</text>") || charts[2].svg().contains(">1.5e-12</text>"))
+    #expect(charts[3].svg().contains(">2e9</text>"))
+}
+
 @Test func constantSeriesGetsARange() throws {
     let svg = LineChart(series: [Series(name: "flat", y: [2, 2, 2])]).svg()
     _ = try MiniXML.parse(svg)
