@@ -144,7 +144,7 @@ public struct LineChart: Sendable {
         }
 
         // Bands first so that every line is drawn above every band.
-        out.line("<g class=\"series-group\" clip-path=\"url(#plot-clip)\">")
+        out.line("<g class=\"series-group\" clip-path=\"url(#\(SVGWriter.clipToken))\">")
         for (i, s) in series.enumerated() {
             guard let band = s.band else { continue }
             let colour = s.color ?? plotPalette[i % plotPalette.count]
@@ -623,15 +623,35 @@ struct SVGWriter {
         body.append("<text x=\"\(num(x))\" y=\"\(num(y))\" text-anchor=\"\(anchor)\" font-size=\"\(size)\"\(extra)>\(escapeXML(s))</text>")
     }
 
+    /// Stands for the clip path's id until the body is complete.
+    static let clipToken = "@CLIP@"
+
     func finish(clip: (Double, Double, Double, Double)?) -> String {
+        // The clip id is a hash of the content: deterministic, yet distinct for different charts
+        // inlined in one HTML page (ids are global to a document).
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for l in body { for b in l.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 } }
+        let clipID = "plot-clip-" + String(h, radix: 16)
         var s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(num(width))\" height=\"\(num(height))\" viewBox=\"0 0 \(num(width)) \(num(height))\" font-family=\"Helvetica, Arial, sans-serif\">\n"
         if let c = clip {
-            s += "<defs><clipPath id=\"plot-clip\"><rect x=\"\(num(c.0))\" y=\"\(num(c.1))\" width=\"\(num(c.2))\" height=\"\(num(c.3))\"/></clipPath></defs>\n"
+            s += "<defs><clipPath id=\"\(clipID)\"><rect x=\"\(num(c.0))\" y=\"\(num(c.1))\" width=\"\(num(c.2))\" height=\"\(num(c.3))\"/></clipPath></defs>\n"
         }
         s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
-        for l in body { s += l + "\n" }
+        for l in body { s += (l.contains(Self.clipToken) ? l.replacingToken(Self.clipToken, with: clipID) : l) + "\n" }
         s += "</svg>\n"
         return s
+    }
+}
+
+extension String {
+    func replacingToken(_ token: String, with value: String) -> String {
+        var out = ""
+        var rest = self[...]
+        while let r = rest.firstRange(of: token) {
+            out += rest[..<r.lowerBound] + value
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
     }
 }

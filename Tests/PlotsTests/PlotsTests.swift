@@ -121,6 +121,11 @@ func sampleChart() -> LineChart {
     #expect(bands[0].attributes["d"]?.hasSuffix("Z") == true)
     #expect(elements.filter { $0.attributes["stroke-dasharray"] != nil }.count == 2)  // the line and its legend key
     #expect(svg.contains(">Distance between paths</text>"))
+    // The clip path is defined once and referenced by its id; ids differ between charts.
+    let clip = try #require(elements.first { $0.name == "clipPath" }?.attributes["id"])
+    #expect(svg.contains("clip-path=\"url(#\(clip))\""))
+    let other = try MiniXML.parse(LineChart(series: [Series(name: "x", y: [1, 2])]).svg())
+    #expect(other.first { $0.name == "clipPath" }?.attributes["id"] != clip)
     #expect(svg.contains(">step t</text>"))
 }
 
