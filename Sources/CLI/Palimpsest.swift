@@ -15,6 +15,7 @@ struct Palimpsest: ParsableCommand {
             Bench.self,
             Status.self,
             Report.self,
+            TheoryCommand.self,
         ]
     )
 }

@@ -144,7 +144,7 @@ public struct LineChart: Sendable {
         }
 
         // Bands first so that every line is drawn above every band.
-        out.line("<g class=\"series-group\" clip-path=\"url(#plot-clip)\">")
+        out.line("<g class=\"series-group\" clip-path=\"url(#\(SVGWriter.clipToken))\">")
         for (i, s) in series.enumerated() {
             guard let band = s.band else { continue }
             let colour = s.color ?? plotPalette[i % plotPalette.count]
@@ -199,11 +199,25 @@ public struct LineChart: Sendable {
         }
         out.line("</g>")
 
-        // Legend, inside the plot area's top-right corner.
+        // Legend, inside the plot area, in the corner that hides the fewest data points
+        // (ties: top right, top left, bottom right, bottom left).
         if legendRows > 0 {
             let longest = series.map { $0.name.count }.max() ?? 0
             let boxW = min(plotW - 8, 36 + 7 * Double(longest)), boxH = 8 + 17 * Double(legendRows)
-            let bx = left + plotW - boxW - 6, by = top + 6
+            var pixels: [(Double, Double)] = []
+            for s in series {
+                for (j, x) in s.x.enumerated() where j < s.y.count && Self.usable(x, xScale) && Self.usable(s.y[j], yScale) {
+                    pixels.append((px(x), py(s.y[j])))
+                }
+            }
+            let corners = [(left + plotW - boxW - 6, top + 6), (left + 6, top + 6),
+                           (left + plotW - boxW - 6, top + plotH - boxH - 6), (left + 6, top + plotH - boxH - 6)]
+            var best = 0, bestCount = Int.max
+            for (i, c) in corners.enumerated() {
+                let n = pixels.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + boxW + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + boxH + 4 }.count
+                if n < bestCount { best = i; bestCount = n }
+            }
+            let (bx, by) = corners[best]
             out.line("<g class=\"legend\" font-size=\"12\">")
             out.line("<rect x=\"\(num(bx))\" y=\"\(num(by))\" width=\"\(num(boxW))\" height=\"\(num(boxH))\" fill=\"#ffffff\" fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>")
             for (i, s) in series.enumerated() {
@@ -285,7 +299,7 @@ public struct Heatmap: Sendable {
         if !(hi > lo) { hi = lo + 1 }
         func colour(_ v: Double) -> (String, Bool) {
             guard v.isFinite else { return ("#d9d9d9", false) }
-            let f = min(max((v - lo) / (hi - lo), 0), 1)
+            let f = min(max((0.5 * v - 0.5 * lo) / (0.5 * hi - 0.5 * lo), 0), 1)
             switch colorScale {
             case .sequential:
                 let c = mix((247, 251, 255), (8, 48, 107), f)
@@ -380,8 +394,9 @@ struct Axis {
             self.hi = Swift.max(hi, t.last ?? hi)
             ticks = t.map { Tick(value: $0, label: escapeXML(NiceTicks.label($0, step: t.count > 1 ? t[1] - t[0] : 1))) }
         case .log10:
-            var a = NiceTicks.log10Floor(lo), b = NiceTicks.log10Ceil(hi)
-            if a == b { a -= 1; b += 1 }
+            // Clamped to the decades a Double can hold, so that 10^b stays finite.
+            var a = max(NiceTicks.log10Floor(lo), -300), b = min(NiceTicks.log10Ceil(hi), 300)
+            if a >= b { a = min(a, b) - 1; b = a + 2 }
             self.lo = pow10(a)
             self.hi = pow10(b)
             ticks = NiceTicks.log10(lo: a, hi: b).map { Tick(value: $0.value, label: $0.label) }
@@ -391,7 +406,7 @@ struct Axis {
     /// Position in [0, 1] along the axis.
     func fraction(_ v: Double) -> Double {
         switch scale {
-        case .linear: return (v - lo) / (hi - lo)
+        case .linear: return (0.5 * v - 0.5 * lo) / (0.5 * hi - 0.5 * lo)  // halves: no overflow near ±max
         case .log10: return (plotLog10(v) - plotLog10(lo)) / (plotLog10(hi) - plotLog10(lo))
         }
     }
@@ -452,8 +467,10 @@ public enum NiceTicks {
     }
 
     static func label(_ v: Double, step: Double) -> String {
-        let decimals = max(0, -log10Floor(step))
-        return formatFixed(v, decimals: decimals)
+        let e = log10Floor(step)
+        // Very small steps or very large values read better in exponent notation.
+        if e < -5 || abs(v) >= 1e7 { return formatSignificant(v, digits: 4) }
+        return formatFixed(v, decimals: max(0, -e))
     }
 
     static func log10Floor(_ v: Double) -> Int {
@@ -606,15 +623,35 @@ struct SVGWriter {
         body.append("<text x=\"\(num(x))\" y=\"\(num(y))\" text-anchor=\"\(anchor)\" font-size=\"\(size)\"\(extra)>\(escapeXML(s))</text>")
     }
 
+    /// Stands for the clip path's id until the body is complete.
+    static let clipToken = "@CLIP@"
+
     func finish(clip: (Double, Double, Double, Double)?) -> String {
+        // The clip id is a hash of the content: deterministic, yet distinct for different charts
+        // inlined in one HTML page (ids are global to a document).
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for l in body { for b in l.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 } }
+        let clipID = "plot-clip-" + String(h, radix: 16)
         var s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(num(width))\" height=\"\(num(height))\" viewBox=\"0 0 \(num(width)) \(num(height))\" font-family=\"Helvetica, Arial, sans-serif\">\n"
         if let c = clip {
-            s += "<defs><clipPath id=\"plot-clip\"><rect x=\"\(num(c.0))\" y=\"\(num(c.1))\" width=\"\(num(c.2))\" height=\"\(num(c.3))\"/></clipPath></defs>\n"
+            s += "<defs><clipPath id=\"\(clipID)\"><rect x=\"\(num(c.0))\" y=\"\(num(c.1))\" width=\"\(num(c.2))\" height=\"\(num(c.3))\"/></clipPath></defs>\n"
         }
         s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
-        for l in body { s += l + "\n" }
+        for l in body { s += (l.contains(Self.clipToken) ? l.replacingToken(Self.clipToken, with: clipID) : l) + "\n" }
         s += "</svg>\n"
         return s
+    }
+}
+
+extension String {
+    func replacingToken(_ token: String, with value: String) -> String {
+        var out = ""
+        var rest = self[...]
+        while let r = rest.firstRange(of: token) {
+            out += rest[..<r.lowerBound] + value
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
     }
 }

@@ -121,6 +121,11 @@ func sampleChart() -> LineChart {
     #expect(bands[0].attributes["d"]?.hasSuffix("Z") == true)
     #expect(elements.filter { $0.attributes["stroke-dasharray"] != nil }.count == 2)  // the line and its legend key
     #expect(svg.contains(">Distance between paths</text>"))
+    // The clip path is defined once and referenced by its id; ids differ between charts.
+    let clip = try #require(elements.first { $0.name == "clipPath" }?.attributes["id"])
+    #expect(svg.contains("clip-path=\"url(#\(clip))\""))
+    let other = try MiniXML.parse(LineChart(series: [Series(name: "x", y: [1, 2])]).svg())
+    #expect(other.first { $0.name == "clipPath" }?.attributes["id"] != clip)
     #expect(svg.contains(">step t</text>"))
 }
 
@@ -217,6 +222,22 @@ func sampleChart() -> LineChart {
     let emptyLog = LineChart(yScale: .log10, series: [Series(name: "neg", y: [-1, 0])]).svg()
     _ = try MiniXML.parse(emptyLog)
     #expect(!emptyLog.contains("NaN") && !emptyLog.contains("Inf"))
+}
+
+@Test func extremeValuesStayFinite() throws {
+    let charts = [
+        LineChart(yScale: .log10, series: [Series(name: "huge", y: [1e-320, 1e-200, 1e300, 1.7e308])]),
+        LineChart(series: [Series(name: "wide", y: [-1.7e308, 0, 1.7e308])]),
+        LineChart(series: [Series(name: "tiny", y: [1e-12, 3e-12, 2e-12])]),
+        LineChart(series: [Series(name: "big", y: [1e9, 3e9, 2e9])]),
+    ]
+    for c in charts {
+        let svg = c.svg()
+        _ = try MiniXML.parse(svg)
+        #expect(!svg.contains("NaN") && !svg.contains("Inf") && !svg.contains("nan") && !svg.contains("inf"))
+    }
+    #expect(charts[2].svg().contains(">1e-12</text>") || charts[2].svg().contains(">1.5e-12</text>"))
+    #expect(charts[3].svg().contains(">2e9</text>"))
 }
 
 @Test func constantSeriesGetsARange() throws {
