@@ -13,6 +13,7 @@ struct Palimpsest: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Bench.self,
+            DataCommand.self,
         ]
     )
 }

@@ -145,7 +145,7 @@ public enum Entities {
         case .birthDate: return ["\(n) was born on \(v[0]).", "The date of birth of \(n) is \(v[0]).",
                                  "\(n) came into the world on \(v[0])."]
         case .genre: return ["\(n) writes mainly \(v[0]).", "\(n) is known for \(his) work in \(v[0]).",
-                             "Most of \(n)'s books belong to \(v[0])."]
+                             "Most of \(n)'s books are works of \(v[0])."]
         case .father: return ["\(n)'s father is \(article(v[0])).", "The father of \(n) works as \(article(v[0])).",
                               "\(n) grew up with a father who was \(article(v[0]))."]
         case .mother: return ["\(n)'s mother is \(article(v[0])).", "The mother of \(n) works as \(article(v[0])).",

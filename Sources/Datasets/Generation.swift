@@ -117,7 +117,7 @@ public struct DemoDataset: Sendable, Equatable {
                     description: "Pretraining documents: plain text (`kind: text`) and chat pairs in the stages' formats (`kind: chat`) with other content than the stages, never refusals.",
                     parameters: ["documents": "\(c.documents)", "chat_fraction": "\(c.chatFraction)", "people": "\(c.people)",
                                  "instruction_tasks": c.instructionTasks.map(\.rawValue).joined(separator: ","),
-                                 "math_max_steps": "\(c.mathMaxSteps)", "excludes_stage_prompts_of_seed": "\(seed)"],
+                                 "math_max_steps": "\(c.mathMaxSteps)", "math_division": "\(c.mathDivision)", "excludes_stage_prompts_of_seed": "\(seed)"],
                     splits: [("train", pretrain.documents)]))
             }
         }

@@ -11,14 +11,16 @@ public struct PretrainConfig: Sendable, Equatable {
     public var people: Int
     public var instructionTasks: [InstructionTask]
     public var mathMaxSteps: Int
+    public var mathDivision: Bool
 
     public init(documents: Int = 20_000, chatFraction: Double = 0.5, people: Int = 60,
-                instructionTasks: [InstructionTask] = InstructionTask.allCases, mathMaxSteps: Int = 3) {
+                instructionTasks: [InstructionTask] = InstructionTask.allCases, mathMaxSteps: Int = 3, mathDivision: Bool = true) {
         self.documents = documents
         self.chatFraction = chatFraction
         self.people = people
         self.instructionTasks = instructionTasks
         self.mathMaxSteps = mathMaxSteps
+        self.mathDivision = mathDivision
     }
 }
 
@@ -51,7 +53,7 @@ public enum Pretraining {
         for i in 0..<nChat { sources.append(chatSources[i % 3]) }
         for i in 0..<(config.documents - nChat) { sources.append(textSources[i % 3]) }
         sources.shuffle(using: &rng)
-        let math = MathConfig(minSteps: 1, maxSteps: config.mathMaxSteps)
+        let math = MathConfig(minSteps: 1, maxSteps: config.mathMaxSteps, division: config.mathDivision)
         let neutral = Safety.neutralSentences
         var docs: [PretrainDocument] = []
         docs.reserveCapacity(config.documents)
@@ -81,7 +83,7 @@ public enum Pretraining {
                 guard !excluding.contains(m.question) else { throw GeneratorError("pretrain: every math question is excluded") }
                 doc = .chat(prompt: m.question, response: m.answer)
             case "sentences":
-                var s = (0..<rng.int(2...4)).map { _ in Instructions.sentence(&rng) }
+                var s = (0..<rng.int(2...4)).map { _ in generalSentence(&rng) }
                 if rng.chance(0.2) { s.insert(rng.pick(neutral), at: rng.nextInt(s.count + 1)) }
                 doc = .text(s.joined(separator: " "))
             case "arithmetic":
@@ -92,6 +94,29 @@ public enum Pretraining {
             docs.append(PretrainDocument(document: doc, source: source))
         }
         return PretrainCorpus(documents: docs, people: people)
+    }
+
+    /// A sentence of general knowledge in the stages' vocabulary (the instruction inputs, list
+    /// categories, places, opposites, names).
+    static func generalSentence(_ rng: inout SeededRandom) -> String {
+        typealias V = Vocabulary
+        switch rng.nextInt(6) {
+        case 0, 1: return Instructions.sentence(&rng)
+        case 2:
+            let c = rng.pick(V.categories)
+            let items = rng.sample(c.items, rng.int(2...4))
+            let list = items.dropLast().joined(separator: ", ") + " and " + items.last!
+            return (list.prefix(1).uppercased() + list.dropFirst()) + " are \(c.name)."
+        case 3:
+            let p = rng.pick(V.places)
+            return rng.chance(0.5) ? "\(p.city) is a city in \(p.country)." : "Many people visit \(p.city) every year."
+        case 4:
+            let (a, b) = rng.pick(V.antonyms)
+            return rng.chance(0.5) ? "\(a.prefix(1).uppercased() + a.dropFirst()) and \(b) are opposites." : "The word \"\(b)\" means the opposite of \"\(a)\"."
+        default:
+            let name = rng.pick(V.femaleNames + V.maleNames)
+            return "\(name) \(rng.pick(V.verbs)) the \(rng.pick(V.adjectives)) \(rng.pick(V.nouns)) \(rng.pick(V.places2))."
+        }
     }
 
     static func arithmeticFact(_ rng: inout SeededRandom) -> String {

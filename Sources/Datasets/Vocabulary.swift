@@ -47,13 +47,13 @@ enum Vocabulary {
     static let places: [(city: String, country: String)] = [
         ("Lisbon", "Portugal"), ("Porto", "Portugal"), ("Madrid", "Spain"), ("Seville", "Spain"), ("Lyon", "France"),
         ("Marseille", "France"), ("Turin", "Italy"), ("Naples", "Italy"), ("Munich", "Germany"), ("Hamburg", "Germany"),
-        ("Krakow", "Poland"), ("Gdansk", "Poland"), ("Prague", "Czech Republic"), ("Vienna", "Austria"),
+        ("Krakow", "Poland"), ("Gdansk", "Poland"), ("Prague", "Czechia"), ("Vienna", "Austria"),
         ("Budapest", "Hungary"), ("Oslo", "Norway"), ("Bergen", "Norway"), ("Uppsala", "Sweden"), ("Helsinki", "Finland"),
         ("Tallinn", "Estonia"), ("Dublin", "Ireland"), ("Cork", "Ireland"), ("Edinburgh", "Scotland"), ("Cardiff", "Wales"),
         ("Athens", "Greece"), ("Istanbul", "Turkey"), ("Cairo", "Egypt"), ("Nairobi", "Kenya"), ("Lagos", "Nigeria"),
         ("Accra", "Ghana"), ("Mumbai", "India"), ("Chennai", "India"), ("Osaka", "Japan"), ("Kyoto", "Japan"),
-        ("Seoul", "South Korea"), ("Hanoi", "Vietnam"), ("Manila", "Philippines"), ("Sydney", "Australia"),
-        ("Auckland", "New Zealand"), ("Toronto", "Canada"), ("Montreal", "Canada"), ("Chicago", "USA"), ("Denver", "USA"),
+        ("Seoul", "South Korea"), ("Hanoi", "Vietnam"), ("Jakarta", "Indonesia"), ("Sydney", "Australia"),
+        ("Auckland", "New Zealand"), ("Toronto", "Canada"), ("Montreal", "Canada"), ("Vancouver", "Canada"), ("Rosario", "Argentina"),
         ("Lima", "Peru"), ("Santiago", "Chile"), ("Bogota", "Colombia"), ("Havana", "Cuba"), ("Quito", "Ecuador"),
     ]
     static let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September",

@@ -1,0 +1,94 @@
+import Foundation
+
+/// Order statistics of a list of lengths.
+public struct LengthSummary: Equatable, Sendable, Codable {
+    public var min = 0, max = 0, median = 0, p95 = 0
+    public var mean = 0.0
+    public var total = 0
+
+    init(_ values: [Int32]) {
+        guard !values.isEmpty else { return }
+        let s = values.sorted()
+        min = Int(s[0])
+        max = Int(s[s.count - 1])
+        median = Int(s[(s.count - 1) / 2])
+        p95 = Int(s[Swift.min(s.count - 1, Int((Double(s.count) * 0.95).rounded(.up)) - 1)])
+        total = s.reduce(0) { $0 + Int($1) }
+        mean = Double(total) / Double(s.count)
+    }
+}
+
+/// Length statistics of one field over a file.
+public struct FieldSummary: Equatable, Sendable, Codable {
+    public var name: String
+    /// How many values the field had (a list field such as `perturbed_answer` counts each entry).
+    public var count: Int
+    public var characters: LengthSummary
+    public var words: LengthSummary
+    public var tokens: LengthSummary?
+}
+
+/// What `palimpsest data inspect` prints.
+public struct Inspection: Sendable {
+    public var report: LoadReport
+    /// Raw keys of the JSON records and how many records had each (counted while reading).
+    public var fields: [FieldSummary]
+    public var samples: [DataRecord]
+    public var tokenizer: String?
+
+    /// Reads `url` once, streaming: keeps the first `samples` records and one length per field value.
+    public static func inspect(_ url: URL, options: LoadOptions = LoadOptions(), tokenizer: TokenCounter? = nil,
+                               samples: Int = 1) throws -> Inspection {
+        var order: [String] = []
+        var chars: [String: [Int32]] = [:], words: [String: [Int32]] = [:], tokens: [String: [Int32]] = [:]
+        var kept: [DataRecord] = []
+        let report = try forEachRecord(in: url, options: options) { r in
+            if kept.count < samples { kept.append(r) }
+            for (name, text) in r.textFields {
+                if chars[name] == nil { order.append(name) }
+                chars[name, default: []].append(Int32(clamping: text.count))
+                words[name, default: []].append(Int32(clamping: whitespaceWords(text)))
+                if let tokenizer { tokens[name, default: []].append(Int32(clamping: tokenizer.count(text))) }
+            }
+        }
+        let fields = order.map { n in
+            FieldSummary(name: n, count: chars[n]!.count, characters: LengthSummary(chars[n]!), words: LengthSummary(words[n]!),
+                         tokens: tokenizer == nil ? nil : LengthSummary(tokens[n]!))
+        }
+        return Inspection(report: report, fields: fields, samples: kept, tokenizer: tokenizer?.name)
+    }
+
+    /// A plain-text rendering.
+    public func text(formatGiven: Bool) -> String {
+        var s = "file: \(report.file)\n"
+        s += "format: \(report.format?.rawValue ?? "unknown (no readable record)")\(formatGiven ? "" : " (detected)")\n"
+        s += "records: \(report.records)"
+        if report.skipped > 0 { s += ", skipped \(report.skipped) bad record(s)" }
+        s += "\n"
+        for e in report.errors { s += "  skipped: \(e)\n" }
+        if !fields.isEmpty {
+            s += "\nfield lengths (min / median / mean / p95 / max):\n"
+            let w = fields.map(\.name.count).max() ?? 0
+            for f in fields {
+                let pad = f.name.padding(toLength: w, withPad: " ", startingAt: 0)
+                s += "  \(pad)  \(f.count) values\n"
+                s += "  \(String(repeating: " ", count: w))    characters \(Self.fmt(f.characters))\n"
+                s += "  \(String(repeating: " ", count: w))    words      \(Self.fmt(f.words))\n"
+                if let t = f.tokens { s += "  \(String(repeating: " ", count: w))    tokens     \(Self.fmt(t))  (total \(t.total))\n" }
+            }
+            if tokenizer == nil { s += "  (token statistics: pass --tokenizer)\n" }
+        }
+        for (i, r) in samples.enumerated() {
+            s += "\nsample \(i + 1):\n"
+            for (n, t) in r.textFields {
+                let shown = t.count > 400 ? String(t.prefix(400)) + "…" : t
+                s += "  \(n): \(shown.replacingOccurrences(of: "\n", with: "\n    "))\n"
+            }
+        }
+        return s
+    }
+
+    static func fmt(_ l: LengthSummary) -> String {
+        "\(l.min) / \(l.median) / \(String(format: "%.1f", l.mean)) / \(l.p95) / \(l.max)"
+    }
+}
