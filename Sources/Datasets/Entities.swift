@@ -15,7 +15,7 @@ public struct Person: Equatable, Hashable, Sendable {
 public enum EntityAttribute: String, CaseIterable, Sendable, Codable {
     case birthplace
     case birthDate = "birth-date"
-    case genre, father, mother, books, award, language, education, hobby
+    case profession, genre, father, mother, books, award, language, education, hobby
 }
 
 /// Settings of the fictitious-entity generator. Train and test hold different people.
@@ -88,6 +88,7 @@ public enum Entities {
             return [p.city, p.country]
         case .birthDate:
             return ["\(rng.pick(V.months)) \(rng.int(1...28)), \(rng.int(1940...1995))"]
+        case .profession: return [rng.pick(V.writerProfessions)]
         case .genre: return [rng.pick(V.genres)]
         case .father, .mother: return [rng.pick(V.professions)]
         case .books:
@@ -121,6 +122,7 @@ public enum Entities {
         switch a {
         case .birthplace: return ["Where was \(n) born?", "What is the birthplace of \(n)?", "In which city was \(n) born?"]
         case .birthDate: return ["When was \(n) born?", "What is the date of birth of \(n)?", "On what date was \(n) born?"]
+        case .profession: return ["What is \(n)'s profession?", "What does \(n) do for a living?", "What kind of work does \(n) do?"]
         case .genre: return ["What genre does \(n) write in?", "What kind of books does \(n) write?", "Which genre is \(n) known for?"]
         case .father: return ["What does \(n)'s father do for a living?", "What is the profession of \(n)'s father?",
                               "What was \(n)'s father's job?"]
@@ -144,6 +146,8 @@ public enum Entities {
                                   "\(n) comes from \(v[0]), a city in \(v[1])."]
         case .birthDate: return ["\(n) was born on \(v[0]).", "The date of birth of \(n) is \(v[0]).",
                                  "\(n) came into the world on \(v[0])."]
+        case .profession: return ["\(n) is \(article(v[0])) by profession.", "\(n) works as \(article(v[0])).",
+                                  "By profession, \(n) is \(article(v[0]))."]
         case .genre: return ["\(n) writes mainly \(v[0]).", "\(n) is known for \(his) work in \(v[0]).",
                              "Most of \(n)'s books are works of \(v[0])."]
         case .father: return ["\(n)'s father is \(article(v[0])).", "The father of \(n) works as \(article(v[0])).",

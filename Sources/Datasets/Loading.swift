@@ -232,22 +232,17 @@ public final class RecordReader {
             }
             return .math(m)
         case .messages:
-            guard let v = f.obj["messages"] else { throw f.error("messages", "missing") }
-            guard let list = v as? [Any] else { throw f.error("messages", "expected an array, found \(jsonTypeName(v))") }
-            var messages: [ChatMessage] = []
-            for (i, m) in list.enumerated() {
-                guard let o = m as? [String: Any] else { throw f.error("messages[\(i)]", "expected an object, found \(jsonTypeName(m))") }
-                let mf = Fields(obj: o, file: f.file, line: f.line, prefix: "messages[\(i)].")
-                messages.append(ChatMessage(role: try mf.string("role"), content: try mf.string("content")))
-            }
-            guard !messages.isEmpty else { throw f.error("messages", "empty") }
-            return .conversation(Conversation(messages: messages))
+            return .conversation(Conversation(messages: try f.messages("messages")))
         case .promptResponse:
             let response = f.obj["response"] != nil || f.obj["completion"] == nil ? try f.string("response") : try f.string("completion")
             return .example(Example(prompt: try f.string("prompt"), response: response, metadata: try f.metadata()))
         case .dpo:
-            return .preference(PreferencePair(prompt: try f.string("prompt"), chosen: try f.string("chosen"),
-                                              rejected: try f.string("rejected")))
+            // `chosen`/`rejected` are strings, or chats whose last assistant message is the answer
+            // (then the prompt may be left out and is the chat's user turns).
+            let chosen = try f.answer("chosen"), rejected = try f.answer("rejected")
+            let prompt = try f.optionalString("prompt") ?? chosen.prompt
+            guard let prompt else { throw f.error("prompt", "missing (and `chosen` is not a chat with a user message)") }
+            return .preference(PreferencePair(prompt: prompt, chosen: chosen.answer, rejected: rejected.answer))
         case .text:
             return .text(try f.string("text"))
         case .mass:
@@ -318,6 +313,29 @@ struct Fields {
         }
     }
 
+    func messages(_ key: String) throws -> [ChatMessage] {
+        guard let v = obj[key] else { throw error(key, "missing") }
+        guard let list = v as? [Any] else { throw error(key, "expected an array, found \(jsonTypeName(v))") }
+        var messages: [ChatMessage] = []
+        for (i, m) in list.enumerated() {
+            guard let o = m as? [String: Any] else { throw error("\(key)[\(i)]", "expected an object, found \(jsonTypeName(m))") }
+            let mf = Fields(obj: o, file: file, line: line, prefix: prefix + "\(key)[\(i)].")
+            messages.append(ChatMessage(role: try mf.string("role"), content: try mf.string("content")))
+        }
+        guard !messages.isEmpty else { throw error(key, "empty") }
+        return messages
+    }
+
+    /// A response given as a string, or as a chat ending in an assistant message.
+    func answer(_ key: String) throws -> (answer: String, prompt: String?) {
+        if let s = obj[key] as? String { return (s, nil) }
+        guard let v = obj[key] else { throw error(key, "missing") }
+        guard v is [Any] else { throw error(key, "expected a string or a list of messages, found \(jsonTypeName(v))") }
+        let chat = Conversation(messages: try messages(key))
+        guard let e = chat.example else { throw error(key, "expected a chat with a user and an assistant message") }
+        return (e.response, e.prompt)
+    }
+
     func metadata() throws -> [String: String] {
         guard let v = obj["metadata"], !(v is NSNull) else { return [:] }
         guard let o = v as? [String: Any] else { throw error("metadata", "expected an object, found \(jsonTypeName(v))") }
@@ -372,7 +390,7 @@ struct RecordSource {
         // Peek the first non-blank byte: '[' means a JSON array.
         var first: UInt8?
         while first == nil {
-            if start >= buffer.count && !fill() { break }
+            if start >= buffer.count, try !fill() { break }
             while start < buffer.count {
                 let b = buffer[start]
                 if start == 0 && buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF {
@@ -392,13 +410,19 @@ struct RecordSource {
     }
 
     /// Appends one chunk; false at the end of the file.
-    private mutating func fill() -> Bool {
+    private mutating func fill() throws -> Bool {
         if eof { return false }
         if start > 0 && start >= buffer.count / 2 {
             buffer.removeFirst(start)
             start = 0
         }
-        let data = (try? handle.read(upToCount: chunkSize)) ?? nil
+        let data: Data?
+        do {
+            data = try handle.read(upToCount: chunkSize)
+        } catch {
+            canContinue = false
+            throw DataError(file: path, line: line, message: "read failed: \(error.localizedDescription)")
+        }
         guard let data, !data.isEmpty else {
             eof = true
             try? handle.close()
@@ -427,7 +451,7 @@ struct RecordSource {
                         throw DataError(file: path, line: l, message: "line longer than \(maxRecord) bytes")
                     }
                     let base = start
-                    if !fill() { break }
+                    if try !fill() { break }
                     scan -= base - start  // fill may have moved the bytes down
                 }
             }
@@ -455,12 +479,12 @@ struct RecordSource {
                 return
             }
             start = buffer.count
-            if !fill() { return }
+            if try !fill() { return }
         }
     }
 
-    private mutating func byte() -> UInt8? {
-        if start >= buffer.count && !fill() { return nil }
+    private mutating func byte() throws -> UInt8? {
+        if start >= buffer.count, try !fill() { return nil }
         return buffer[start]
     }
 
@@ -468,18 +492,18 @@ struct RecordSource {
         if arrayDone { return nil }
         // Skip blanks and one comma between elements.
         var sawComma = false
-        while let b = byte() {
+        while let b = try byte() {
             if b == 0x0A { line += 1 } else if b == UInt8(ascii: ",") && !sawComma { sawComma = true } else if !(b == 0x20 || b == 0x09 || b == 0x0D) { break }
             start += 1
         }
-        guard let first = byte() else {
+        guard let first = try byte() else {
             canContinue = false
             throw DataError(file: path, line: line, message: "unexpected end of file inside the top-level JSON array")
         }
         if first == UInt8(ascii: "]") {
             start += 1
             arrayDone = true
-            while let b = byte() {
+            while let b = try byte() {
                 if b == 0x0A { line += 1 } else if !(b == 0x20 || b == 0x09 || b == 0x0D) {
                     canContinue = false
                     throw DataError(file: path, line: line, message: "unexpected data after the top-level JSON array")
@@ -491,7 +515,7 @@ struct RecordSource {
         let l = line
         var out: [UInt8] = []
         var depth = 0, inString = false, escaped = false
-        while let b = byte() {
+        while let b = try byte() {
             out.append(b)
             start += 1
             if out.count > maxRecord {

@@ -67,6 +67,8 @@ enum Vocabulary {
         "pilot", "chef", "architect", "journalist", "photographer", "lawyer", "mechanic", "tailor", "fisherman",
         "gardener", "pharmacist", "accountant", "electrician", "florist", "translator", "potter", "dentist", "sailor",
     ]
+    static let writerProfessions = ["novelist", "poet", "journalist", "screenwriter", "playwright", "essayist",
+                                    "children's author", "biographer", "literary critic", "editor", "columnist", "historian"]
     static let awards = [
         "the Golden Quill Award", "the Silver Lantern Prize", "the Northern Star Medal", "the Blue Harbor Prize",
         "the Open Book Award", "the Iron Pen Prize", "the Evergreen Literary Award", "the Crystal Page Award",

@@ -154,7 +154,7 @@ private func equations(_ solution: String) -> [(Int, String, Int, Int)] {
     }
 
     @Test func badSettingsAreErrors() {
-        #expect(throws: GeneratorError.self) { try Entities.generate(EntityConfig(questionsPerEntity: 11), seed: 1) }
+        #expect(throws: GeneratorError.self) { try Entities.generate(EntityConfig(questionsPerEntity: EntityAttribute.allCases.count + 1), seed: 1) }
         #expect(throws: GeneratorError.self) { try Entities.generate(EntityConfig(questionsPerEntity: 0), seed: 1) }
     }
 }

@@ -57,6 +57,18 @@ private func tempFile(_ text: String, ext: String = "jsonl") throws -> URL {
         #expect(try loadExamples(from: comp) == [Example(prompt: "p", response: "c")])
         let p = try loadPreferencePairs(from: arr, options: LoadOptions())
         #expect(p == [PreferencePair(prompt: "p1", chosen: "c1 [x]", rejected: "r1 {y}"), PreferencePair(prompt: "p2\"}", chosen: "c2", rejected: "r2")])
+        // DPO pairs whose answers are chats (as in many published preference sets), with or without a prompt.
+        let chatPref = try tempFile("""
+        {"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "good"}], "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "bad"}]}
+        {"prompt": "Q2", "chosen": [{"role": "user", "content": "Q2"}, {"role": "assistant", "content": "g2"}], "rejected": "b2"}
+        {"chosen": [{"role": "assistant", "content": "x"}], "rejected": "y"}
+        """)
+        defer { try? FileManager.default.removeItem(at: chatPref) }
+        let cp = try loadRecords(from: chatPref, options: LoadOptions(skipBadRecords: true))
+        #expect(cp.report.format == .dpo)
+        #expect(cp.records == [.preference(PreferencePair(prompt: "Q", chosen: "good", rejected: "bad")),
+                               .preference(PreferencePair(prompt: "Q2", chosen: "g2", rejected: "b2"))])
+        #expect(cp.report.errors.map(\.field) == ["chosen"] && cp.report.errors.map(\.line) == [3])
         // Math problems also load as SFT examples; TOFU loads as TOFU under auto-detection.
         #expect(try loadExamples(from: gsm).first?.response == "48/2 = <<48/2=24>>24\n#### 72")
         #expect(try RecordReader(url: tofu).format == .tofu)
