@@ -21,18 +21,31 @@ public struct SHA256 {
     public init() {}
 
     public mutating func update<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
-        for b in bytes {
-            pending.append(b)
-            length &+= 1
-            if pending.count == 64 {
-                compress(pending)
-                pending.removeAll(keepingCapacity: true)
-            }
-        }
+        let array = Array(bytes)
+        array.withUnsafeBytes { update($0) }
     }
 
     public mutating func update(_ data: Data) {
         data.withUnsafeBytes { update($0) }
+    }
+
+    public mutating func update(_ raw: UnsafeRawBufferPointer) {
+        length &+= UInt64(raw.count)
+        var i = 0
+        if !pending.isEmpty {
+            let take = min(64 - pending.count, raw.count)
+            pending.append(contentsOf: raw[0..<take])
+            i = take
+            if pending.count == 64 {
+                pending.withUnsafeBytes { compress($0.baseAddress!) }
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        while raw.count - i >= 64 {
+            compress(raw.baseAddress! + i)
+            i += 64
+        }
+        if i < raw.count { pending.append(contentsOf: raw[i...]) }
     }
 
     /// The digest as 64 lowercase hex digits.
@@ -41,13 +54,9 @@ public struct SHA256 {
         var tail: [UInt8] = [0x80]
         while (pending.count + tail.count) % 64 != 56 { tail.append(0) }
         for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-        for b in tail {
-            pending.append(b)
-            if pending.count == 64 {
-                compress(pending)
-                pending.removeAll(keepingCapacity: true)
-            }
-        }
+        let savedLength = length
+        tail.withUnsafeBytes { update($0) }
+        length = savedLength
         return h.map { word in
             let s = String(word, radix: 16)
             return String(repeating: "0", count: 8 - s.count) + s
@@ -60,8 +69,9 @@ public struct SHA256 {
         return s.hexDigest()
     }
 
-    private mutating func compress(_ block: [UInt8]) {
+    private mutating func compress(_ p: UnsafeRawPointer) {
         @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+        let block = p.assumingMemoryBound(to: UInt8.self)
         var w = [UInt32](repeating: 0, count: 64)
         for i in 0..<16 {
             w[i] = UInt32(block[4 * i]) << 24 | UInt32(block[4 * i + 1]) << 16 | UInt32(block[4 * i + 2]) << 8 | UInt32(block[4 * i + 3])

@@ -9,6 +9,15 @@ import Testing
         #expect(SHA256.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         #expect(SHA256.hex(Data(repeating: 0x61, count: 1_000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        // Fed in uneven pieces, the digest is the same.
+        let bytes = Data(repeating: 0x61, count: 1_000)
+        var h = SHA256()
+        var i = 0
+        for n in [1, 63, 65, 0, 7, 64, 128, 672] {
+            h.update(bytes[i..<(i + n)])
+            i += n
+        }
+        #expect(i == 1_000 && h.hexDigest() == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
     @Test func cardCountsHashAndTokens() throws {
