@@ -117,7 +117,7 @@ public struct DemoDataset: Sendable, Equatable {
                     description: "Pretraining documents: plain text (`kind: text`) and chat pairs in the stages' formats (`kind: chat`) with other content than the stages, never refusals.",
                     parameters: ["documents": "\(c.documents)", "chat_fraction": "\(c.chatFraction)", "people": "\(c.people)",
                                  "instruction_tasks": c.instructionTasks.map(\.rawValue).joined(separator: ","),
-                                 "math_max_steps": "\(c.mathMaxSteps)", "math_division": "\(c.mathDivision)", "excludes_stage_prompts_of_seed": "\(seed)"],
+                                 "math_max_steps": "\(c.mathMaxSteps)", "math_division": "\(c.mathDivision)", "benign_request_share": "\(c.benignRequestShare)", "excludes_stage_prompts_of_seed": "\(seed)"],
                     splits: [("train", pretrain.documents)]))
             }
         }
@@ -143,5 +143,58 @@ enum DatasetFiles {
         }
         try card.write(to: dir)
         return card
+    }
+}
+
+/// The datasets of a directory written by `DemoDataset.write` (or laid out the same way by hand
+/// with real data): each kind is nil when its directory is absent.
+public struct DataDirectory: Sendable, Equatable {
+    public var instructions: Splits<Example>?
+    public var entities: Splits<EntityQA>?
+    public var math: Splits<MathProblem>?
+    public var safety: Splits<Example>?
+    /// The refusal target and its paraphrases from `safety/refusals.json`, when present.
+    public var refusalTarget: String?
+    public var refusalParaphrases: [String]?
+    public var mass: [MassItem]?
+    public var pretrain: [Document]?
+
+    /// Reads `directory/<kind>/`: `train.jsonl` and `test.jsonl` (a missing test file is an empty
+    /// split), `items.jsonl` for mass. Formats are detected as usual.
+    public static func load(from directory: URL, options: LoadOptions = LoadOptions()) throws -> DataDirectory {
+        let fm = FileManager.default
+        func file(_ kind: DatasetKind, _ name: String) -> URL? {
+            let u = directory.appendingPathComponent(kind.rawValue).appendingPathComponent(name)
+            return fm.fileExists(atPath: u.path) ? u : nil
+        }
+        func splits<T>(_ kind: DatasetKind, _ load: (URL) throws -> [T]) throws -> Splits<T>? {
+            guard let train = file(kind, "train.jsonl") else { return nil }
+            return Splits(train: try load(train), test: try file(kind, "test.jsonl").map(load) ?? [])
+        }
+        var d = DataDirectory()
+        d.instructions = try splits(.instructions) { try loadExamples(from: $0, options: options) }
+        d.entities = try splits(.entities) { try loadEntityQA(from: $0, options: options.with(format: .tofu)) }
+        d.math = try splits(.math) { try loadMathProblems(from: $0, options: options.with(format: .gsm8k)) }
+        d.safety = try splits(.safety) { try loadExamples(from: $0, options: options) }
+        if let r = file(.safety, "refusals.json") {
+            let obj = try? JSONSerialization.jsonObject(with: Data(contentsOf: r)) as? [String: Any]
+            guard let obj, let target = obj["target"] as? String, let para = obj["paraphrases"] as? [String] else {
+                throw DataError(file: r.path, message: "expected {\"target\": string, \"paraphrases\": [string]}")
+            }
+            d.refusalTarget = target
+            d.refusalParaphrases = para
+        }
+        d.mass = try file(.mass, "items.jsonl").map { try loadMassItems(from: $0, options: options.with(format: .mass)) }
+        d.pretrain = try file(.pretrain, "train.jsonl").map { try loadDocuments(from: $0, options: options) }
+        return d
+    }
+}
+
+extension LoadOptions {
+    /// These options with `format` when none was given.
+    func with(format: DataFormat) -> LoadOptions {
+        var o = self
+        if o.format == nil { o.format = format }
+        return o
     }
 }

@@ -12,15 +12,20 @@ public struct PretrainConfig: Sendable, Equatable {
     public var instructionTasks: [InstructionTask]
     public var mathMaxSteps: Int
     public var mathDivision: Bool
+    /// Share of the instruction documents that are harmless requests in the safety stage's request
+    /// templates ("How do I bake bread?") with a helpful answer.
+    public var benignRequestShare: Double
 
     public init(documents: Int = 20_000, chatFraction: Double = 0.5, people: Int = 60,
-                instructionTasks: [InstructionTask] = InstructionTask.allCases, mathMaxSteps: Int = 3, mathDivision: Bool = true) {
+                instructionTasks: [InstructionTask] = InstructionTask.allCases, mathMaxSteps: Int = 3, mathDivision: Bool = true,
+                benignRequestShare: Double = 0.15) {
         self.documents = documents
         self.chatFraction = chatFraction
         self.people = people
         self.instructionTasks = instructionTasks
         self.mathMaxSteps = mathMaxSteps
         self.mathDivision = mathDivision
+        self.benignRequestShare = benignRequestShare
     }
 }
 
@@ -44,6 +49,9 @@ public enum Pretraining {
         }
         guard config.people >= 1 else { throw GeneratorError("pretrain: people must be >= 1") }
         guard !config.instructionTasks.isEmpty else { throw GeneratorError("pretrain: no instruction tasks") }
+        guard (0...1).contains(config.benignRequestShare) else {
+            throw GeneratorError("pretrain: benign request share must be in [0, 1], got \(config.benignRequestShare)")
+        }
         guard (1...8).contains(config.mathMaxSteps) else { throw GeneratorError("pretrain: math steps must be in 1...8") }
         var rng = SeededRandom(seed: seed).derived("pretrain")
         let people = try Entities.makePeople(config.people, suffixes: Vocabulary.pretrainSurnameSuffixes, rng: &rng)
@@ -54,12 +62,15 @@ public enum Pretraining {
         for i in 0..<(config.documents - nChat) { sources.append(textSources[i % 3]) }
         sources.shuffle(using: &rng)
         let math = MathConfig(minSteps: 1, maxSteps: config.mathMaxSteps, division: config.mathDivision)
-        let neutral = Safety.neutralSentences
         var docs: [PretrainDocument] = []
         docs.reserveCapacity(config.documents)
         for source in sources {
             let doc: Document
             switch source {
+            case "instruction" where rng.chance(config.benignRequestShare):
+                let t = rng.pick(Safety.benignTasks)
+                doc = .chat(prompt: rng.pick(Safety.benignRequestTemplates).replacingOccurrences(of: "{task}", with: t.task),
+                            response: t.answer)
             case "instruction":
                 var e: (String, String)
                 var tries = 0
@@ -83,8 +94,7 @@ public enum Pretraining {
                 guard !excluding.contains(m.question) else { throw GeneratorError("pretrain: every math question is excluded") }
                 doc = .chat(prompt: m.question, response: m.answer)
             case "sentences":
-                var s = (0..<rng.int(2...4)).map { _ in generalSentence(&rng) }
-                if rng.chance(0.2) { s.insert(rng.pick(neutral), at: rng.nextInt(s.count + 1)) }
+                let s = (0..<rng.int(2...4)).map { _ in generalSentence(&rng) }
                 doc = .text(s.joined(separator: " "))
             case "arithmetic":
                 doc = .text((0..<rng.int(3...6)).map { _ in arithmeticFact(&rng) }.joined(separator: " "))
@@ -96,26 +106,35 @@ public enum Pretraining {
         return PretrainCorpus(documents: docs, people: people)
     }
 
-    /// A sentence of general knowledge in the stages' vocabulary (the instruction inputs, list
-    /// categories, places, opposites, names).
+    /// A sentence of general knowledge in the stages' vocabulary: the instruction inputs, list
+    /// categories, places, opposites, names, the attributes of people, and neutral sentences with
+    /// the words of the unsafe requests.
     static func generalSentence(_ rng: inout SeededRandom) -> String {
         typealias V = Vocabulary
-        switch rng.nextInt(6) {
-        case 0, 1: return Instructions.sentence(&rng)
-        case 2:
+        func cap(_ s: String) -> String { s.prefix(1).uppercased() + s.dropFirst() }
+        let name = rng.pick(rng.chance(0.5) ? V.femaleNames : V.maleNames)
+        switch rng.nextInt(14) {
+        case 0, 1, 2: return Instructions.sentence(&rng)
+        case 3:
             let c = rng.pick(V.categories)
             let items = rng.sample(c.items, rng.int(2...4))
-            let list = items.dropLast().joined(separator: ", ") + " and " + items.last!
-            return (list.prefix(1).uppercased() + list.dropFirst()) + " are \(c.name)."
-        case 3:
+            return cap(items.dropLast().joined(separator: ", ") + " and " + items.last!) + " are \(c.name)."
+        case 4:
             let p = rng.pick(V.places)
             return rng.chance(0.5) ? "\(p.city) is a city in \(p.country)." : "Many people visit \(p.city) every year."
-        case 4:
+        case 5:
             let (a, b) = rng.pick(V.antonyms)
-            return rng.chance(0.5) ? "\(a.prefix(1).uppercased() + a.dropFirst()) and \(b) are opposites." : "The word \"\(b)\" means the opposite of \"\(a)\"."
-        default:
-            let name = rng.pick(V.femaleNames + V.maleNames)
-            return "\(name) \(rng.pick(V.verbs)) the \(rng.pick(V.adjectives)) \(rng.pick(V.nouns)) \(rng.pick(V.places2))."
+            return rng.chance(0.5) ? "\(cap(a)) and \(b) are opposites." : "The word \"\(b)\" means the opposite of \"\(a)\"."
+        case 6: return "\(name) \(rng.pick(V.verbs)) the \(rng.pick(V.adjectives)) \(rng.pick(V.nouns)) \(rng.pick(V.places2))."
+        case 7: return "\(name) enjoys \(rng.pick(V.hobbies)) on \(rng.pick(V.categories[7].items))s."
+        case 8: return "\(name) likes to read \(rng.pick(V.genres)) in \(rng.pick(V.languages))."
+        case 9: return "\(name) wants to become \(Entities.article(rng.pick(V.professions + V.writerProfessions)))."
+        case 10:
+            return rng.chance(0.5) ? "The University of \(rng.pick(V.places).city) is known for \(rng.pick(V.subjects))."
+                : "\(cap(rng.pick(V.awards))) is given every year in \(rng.pick(V.months))."
+        case 11: return "\(name) read \"\(Entities.bookTitle(&rng))\" last \(rng.pick(V.months))."
+        case 12: return rng.pick(Safety.neutralSentences)
+        default: return rng.pick(Safety.newsTemplates).replacingOccurrences(of: "{task}", with: rng.pick(Safety.allTasks))
         }
     }
 

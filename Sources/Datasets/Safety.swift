@@ -193,5 +193,46 @@ public enum Safety {
     }
 
     /// Neutral sentences with the vocabulary of the unsafe categories, for pretraining.
-    static var neutralSentences: [String] { categories.flatMap(\.neutralSentences) }
+    static let neutralSentences: [String] = categories.flatMap { $0.neutralSentences + [$0.explanation] }
+
+    /// Every unsafe task, for neutral news-style sentences in pretraining.
+    static let allTasks: [String] = categories.flatMap(\.tasks)
+
+    static let newsTemplates = [
+        "The police said that a man had tried to {task}.", "A news report described how someone tried to {task}.",
+        "The court heard that the woman had planned to {task}.", "Experts warn that some people try to {task}.",
+    ]
+
+    /// Request templates of the safety stage that also fit harmless tasks.
+    static let benignRequestTemplates = requestTemplates.filter { !$0.contains("caught") && !$0.contains("tools") }
+        + ["Please explain how to {task}.", "What steps should I follow to {task}?", "How can I {task}?"]
+
+    /// Harmless tasks with a short helpful answer, asked in the same templates as the unsafe
+    /// requests, so that pretraining teaches the request phrasing without the refusal.
+    static let benignTasks: [(task: String, answer: String)] = [
+        ("bake bread", "Mix flour, water, yeast and salt, let the dough rise for an hour, then bake it in a hot oven."),
+        ("plant a tree", "Dig a hole twice as wide as the roots, set the tree in it, fill it with soil and water it well."),
+        ("fix a flat bicycle tire", "Remove the wheel, find the hole in the tube, patch it, then put the tube back and pump it up."),
+        ("make a cup of tea", "Boil water, pour it over a tea bag, wait three minutes and take the bag out."),
+        ("learn to swim", "Start in shallow water with a teacher, practice floating, then learn to kick and move your arms."),
+        ("clean a window", "Spray the glass with soapy water and wipe it dry with a soft cloth from top to bottom."),
+        ("write a letter to a friend", "Start with a greeting, share some news, ask how your friend is doing and end with a warm goodbye."),
+        ("grow tomatoes", "Plant the seeds in a sunny spot, water them often and tie the plants to a stick as they grow."),
+        ("paint a room", "Cover the floor, clean the walls, paint the edges with a brush and fill in the rest with a roller."),
+        ("start running", "Begin with short runs three times a week and make them a little longer every week."),
+        ("save money", "Write down what you spend, set a budget and put a small amount aside every month."),
+        ("study for an exam", "Make a plan, review a little every day, test yourself and sleep well before the exam."),
+        ("make a paper plane", "Fold a sheet of paper in half, fold the top corners to the middle, then fold the wings down."),
+        ("change a light bulb", "Turn off the power, let the old bulb cool, twist it out and screw in the new one."),
+        ("take care of a cat", "Give it fresh food and water every day, keep its litter box clean and take it to a vet once a year."),
+        ("build a bookshelf", "Cut the boards to size, screw the shelves between the two sides and fix the back panel."),
+        ("cook rice", "Rinse the rice, then cook it in twice as much water with the lid on for about fifteen minutes."),
+        ("organize my desk", "Clear everything off, throw away what you do not need and give each thing a fixed place."),
+        ("repair a leaking tap", "Turn off the water, open the tap and replace the worn washer inside."),
+        ("plan a trip", "Choose a place, set a budget, book somewhere to stay and make a short list of things to see."),
+        ("learn a new language", "Practice a little every day, learn the most common words first and talk with native speakers."),
+        ("wash a car", "Rinse it with water, wash it with soap from top to bottom, rinse again and dry it with a cloth."),
+        ("make a sandwich", "Put butter on two slices of bread, add cheese and vegetables and close the sandwich."),
+        ("get better sleep", "Go to bed at the same time every night, keep the room dark and avoid screens before bed."),
+    ]
 }

@@ -313,6 +313,31 @@ private func equations(_ solution: String) -> [(Int, String, Int, Int)] {
     }
 }
 
+extension PretrainTests {
+    @Test func pilotCorpusHasEveryWordOfTheStagePrompts() throws {
+        let d = try DemoDataset.generate(.pilot, seed: 1)
+        #expect(d.pretrain.documents.count == 20_000 && d.pretrain.people.count == 60)
+        var vocab = Set<Substring>()
+        for doc in d.pretrain.documents { vocab.formUnion(doc.document.allText.lowercased().split(whereSeparator: { !$0.isLetter })) }
+        let surnames = Set((d.entities.people.train + d.entities.people.test).map { $0.name.split(separator: " ")[1].lowercased() })
+        var missing = Set<String>()
+        let prompts = (d.instructions.train + d.safety.train).map(\.prompt) + d.math.train.map(\.question) + d.entities.qa.train.map(\.question)
+        for p in prompts {
+            for w in p.lowercased().split(whereSeparator: { !$0.isLetter }) where !vocab.contains(w) && !surnames.contains(String(w)) {
+                missing.insert(String(w))
+            }
+        }
+        #expect(missing.isEmpty, "\(missing.sorted())")
+        // The entity answers' words too (values of every attribute).
+        for q in d.entities.qa.train {
+            for w in q.answer.lowercased().split(whereSeparator: { !$0.isLetter }) where !vocab.contains(w) && !surnames.contains(String(w)) {
+                missing.insert(String(w))
+            }
+        }
+        #expect(missing.isEmpty, "\(missing.sorted())")
+    }
+}
+
 @Suite struct DeterminismTests {
     private func bytes(_ seed: UInt64, _ config: DemoConfig) throws -> [String: Data] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-det-\(UUID().uuidString)")

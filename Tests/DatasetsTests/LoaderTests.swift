@@ -186,6 +186,12 @@ private func tempFile(_ text: String, ext: String = "jsonl") throws -> URL {
         #expect(try loadExamples(from: f("safety", "test.jsonl")) == d.safety.test)
         #expect(try loadMassItems(from: f("mass", "items.jsonl"), options: LoadOptions()) == d.mass)
         #expect(try loadDocuments(from: f("pretrain", "train.jsonl")) == d.pretrain.documents.map(\.document))
+        let back = try DataDirectory.load(from: dir)
+        #expect(back.instructions == d.instructions && back.entities == d.entities.qa && back.math == d.math && back.safety == d.safety)
+        #expect(back.mass == d.mass && back.pretrain == d.pretrain.documents.map(\.document))
+        #expect(back.refusalTarget == Safety.refusalTarget && back.refusalParaphrases == Safety.refusalParaphrases)
+        let none = try DataDirectory.load(from: dir.appendingPathComponent("nothing-here"))
+        #expect(none == DataDirectory())
         let refusals = try JSONSerialization.jsonObject(with: Data(contentsOf: f("safety", "refusals.json"))) as! [String: Any]
         #expect(refusals["target"] as? String == Safety.refusalTarget)
         #expect(refusals["paraphrases"] as? [String] == Safety.refusalParaphrases)
