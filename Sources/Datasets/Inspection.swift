@@ -1,20 +1,45 @@
+import Engine
 import Foundation
 
-/// Order statistics of a list of lengths.
+/// Statistics of a list of lengths. Min, max, mean and total are exact; the median and the 95th
+/// percentile are exact up to `LengthAccumulator.reservoirSize` values and estimated from a
+/// uniform sample of that many beyond, so memory stays bounded on any file.
 public struct LengthSummary: Equatable, Sendable, Codable {
     public var min = 0, max = 0, median = 0, p95 = 0
     public var mean = 0.0
     public var total = 0
+    public var count = 0
+}
 
-    init(_ values: [Int32]) {
-        guard !values.isEmpty else { return }
-        let s = values.sorted()
-        min = Int(s[0])
-        max = Int(s[s.count - 1])
-        median = Int(s[(s.count - 1) / 2])
-        p95 = Int(s[Swift.min(s.count - 1, Int((Double(s.count) * 0.95).rounded(.up)) - 1)])
-        total = s.reduce(0) { $0 + Int($1) }
-        mean = Double(total) / Double(s.count)
+/// Streams lengths into a `LengthSummary` with bounded memory (reservoir sampling, seeded).
+struct LengthAccumulator {
+    static let reservoirSize = 100_000
+    private var sample: [Int32] = []
+    private var rng = SeededRandom(seed: 0x1E4)
+    private var s = LengthSummary()
+
+    mutating func add(_ v: Int) {
+        if s.count == 0 { s.min = v; s.max = v }
+        s.min = Swift.min(s.min, v)
+        s.max = Swift.max(s.max, v)
+        s.total += v
+        s.count += 1
+        if sample.count < Self.reservoirSize {
+            sample.append(Int32(clamping: v))
+        } else {
+            let j = rng.nextInt(s.count)
+            if j < Self.reservoirSize { sample[j] = Int32(clamping: v) }
+        }
+    }
+
+    var summary: LengthSummary {
+        var out = s
+        guard !sample.isEmpty else { return out }
+        let sorted = sample.sorted()
+        out.median = Int(sorted[(sorted.count - 1) / 2])
+        out.p95 = Int(sorted[Swift.min(sorted.count - 1, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)])
+        out.mean = Double(s.total) / Double(s.count)
+        return out
     }
 }
 
@@ -36,24 +61,25 @@ public struct Inspection: Sendable {
     public var samples: [DataRecord]
     public var tokenizer: String?
 
-    /// Reads `url` once, streaming: keeps the first `samples` records and one length per field value.
+    /// Reads `url` once, streaming, in bounded memory: keeps the first `samples` records and running
+    /// length statistics per field.
     public static func inspect(_ url: URL, options: LoadOptions = LoadOptions(), tokenizer: TokenCounter? = nil,
                                samples: Int = 1) throws -> Inspection {
         var order: [String] = []
-        var chars: [String: [Int32]] = [:], words: [String: [Int32]] = [:], tokens: [String: [Int32]] = [:]
+        var chars: [String: LengthAccumulator] = [:], words: [String: LengthAccumulator] = [:], tokens: [String: LengthAccumulator] = [:]
         var kept: [DataRecord] = []
         let report = try forEachRecord(in: url, options: options) { r in
             if kept.count < samples { kept.append(r) }
             for (name, text) in r.textFields {
                 if chars[name] == nil { order.append(name) }
-                chars[name, default: []].append(Int32(clamping: text.count))
-                words[name, default: []].append(Int32(clamping: whitespaceWords(text)))
-                if let tokenizer { tokens[name, default: []].append(Int32(clamping: tokenizer.count(text))) }
+                chars[name, default: LengthAccumulator()].add(text.count)
+                words[name, default: LengthAccumulator()].add(whitespaceWords(text))
+                if let tokenizer { tokens[name, default: LengthAccumulator()].add(tokenizer.count(text)) }
             }
         }
         let fields = order.map { n in
-            FieldSummary(name: n, count: chars[n]!.count, characters: LengthSummary(chars[n]!), words: LengthSummary(words[n]!),
-                         tokens: tokenizer == nil ? nil : LengthSummary(tokens[n]!))
+            FieldSummary(name: n, count: chars[n]!.summary.count, characters: chars[n]!.summary, words: words[n]!.summary,
+                         tokens: tokens[n]?.summary)
         }
         return Inspection(report: report, fields: fields, samples: kept, tokenizer: tokenizer?.name)
     }

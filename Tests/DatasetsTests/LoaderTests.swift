@@ -217,3 +217,18 @@ private func tempFile(_ text: String, ext: String = "jsonl") throws -> URL {
         #expect(text.contains("format: prompt-response (detected)") && text.contains("skipped 1 bad record"))
     }
 }
+
+@Suite struct LengthStatisticsTests {
+    @Test func exactBelowTheReservoirAndBoundedAbove() {
+        var a = LengthAccumulator()
+        for v in [5, 1, 4, 2, 3] { a.add(v) }
+        let s = a.summary
+        #expect(s.min == 1 && s.max == 5 && s.median == 3 && s.p95 == 5 && s.total == 15 && s.count == 5 && s.mean == 3)
+        var big = LengthAccumulator()
+        let n = LengthAccumulator.reservoirSize * 3
+        for i in 0..<n { big.add(i % 1000) }
+        let b = big.summary
+        #expect(b.count == n && b.min == 0 && b.max == 999 && b.total == (n / 1000) * 499_500)
+        #expect(abs(b.median - 500) < 20 && abs(b.p95 - 950) < 20)
+    }
+}
