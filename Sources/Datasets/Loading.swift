@@ -190,7 +190,7 @@ public final class RecordReader {
     private func parse(_ raw: RawRecord) throws -> DataRecord {
         let obj: [String: Any]
         do {
-            let any = try JSONSerialization.jsonObject(with: raw.bytes, options: [])
+            let any = try JSONSerialization.jsonObject(with: raw.bytes, options: [.fragmentsAllowed])
             guard let o = any as? [String: Any] else {
                 throw DataError(file: url.path, line: raw.line, message: "expected a JSON object, found \(jsonTypeName(any))")
             }
@@ -387,16 +387,14 @@ struct RecordSource {
         }
         maxRecord = options.maxRecordBytes
         chunkSize = options.chunkSize
-        // Peek the first non-blank byte: '[' means a JSON array.
+        // Skip a UTF-8 byte order mark, then peek the first non-blank byte: '[' means a JSON array.
+        while buffer.count < 3, try fill() {}
+        if buffer.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }
         var first: UInt8?
         while first == nil {
             if start >= buffer.count, try !fill() { break }
             while start < buffer.count {
                 let b = buffer[start]
-                if start == 0 && buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF {
-                    start = 3  // UTF-8 byte order mark
-                    continue
-                }
                 if b == 0x20 || b == 0x09 || b == 0x0D { start += 1; continue }
                 if b == 0x0A { start += 1; line += 1; continue }
                 first = b
@@ -530,6 +528,10 @@ struct RecordSource {
             switch b {
             case UInt8(ascii: "\""): inString = true
             case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+            case UInt8(ascii: "]") where depth == 0:  // the array's end after a scalar element
+                out.removeLast()
+                start -= 1
+                return RawRecord(bytes: Data(out), line: l)
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 depth -= 1
                 if depth < 0 {

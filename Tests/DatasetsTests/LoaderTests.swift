@@ -160,6 +160,12 @@ private func tempFile(_ text: String, ext: String = "jsonl") throws -> URL {
             defer { try? FileManager.default.removeItem(at: url) }
             #expect(throws: DataError.self, "\(text)") { _ = try loadRecords(from: url, options: LoadOptions(skipBadRecords: true)) }
         }
+        // Scalars in an array are bad records, not broken structure; a byte order mark is fine.
+        let scalars = try tempFile("\u{FEFF}[1, {\"text\": \"a\"}, \"s\"]", ext: "json")
+        defer { try? FileManager.default.removeItem(at: scalars) }
+        let sc = try loadRecords(from: scalars, options: LoadOptions(skipBadRecords: true, chunkSize: 1))
+        #expect(sc.records == [.text("a")] && sc.report.skipped == 2)
+        #expect(sc.report.errors.map(\.message) == ["expected a JSON object, found a number", "expected a JSON object, found a string"])
         let empty = try tempFile("[]", ext: "json")
         defer { try? FileManager.default.removeItem(at: empty) }
         let r = try loadRecords(from: empty)
