@@ -52,7 +52,7 @@ struct DataGenerate: ParsableCommand {
     @Option(help: "Instruction tasks, comma-separated (default: the demo's six; 'all' for every task).")
     var tasks: String?
 
-    @Option(name: .customLong("questions-per-entity"), help: "Questions per person (1-10).")
+    @Option(name: .customLong("questions-per-entity"), help: "Questions per person (1-11).")
     var questionsPerEntity: Int?
 
     @Option(name: .customLong("min-steps"), help: "Fewest arithmetic steps of a math problem.")
