@@ -16,6 +16,7 @@ struct Palimpsest: ParsableCommand {
             Status.self,
             Report.self,
             TheoryCommand.self,
+            DataCommand.self,
         ]
     )
 }

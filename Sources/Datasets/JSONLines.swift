@@ -1,0 +1,196 @@
+import Foundation
+
+/// Hand-written JSON output with a fixed key order, so that a record always gives the same bytes.
+enum JSONText {
+    /// `s` as a JSON string literal: quotes, backslashes and control characters escaped, all other
+    /// characters (including non-ASCII) written as UTF-8.
+    static func quote(_ s: String, into out: inout String) {
+        out.append("\"")
+        // Bytes below 0x80 never occur inside a multi-byte UTF-8 sequence, so escaping byte by
+        // byte is safe; most strings need no escape at all.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(s)
+        } else {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(s.utf8.count + 16)
+            let hex = Array("0123456789abcdef".utf8)
+            for b in s.utf8 {
+                switch b {
+                case 0x22: bytes.append(0x5C); bytes.append(0x22)
+                case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
+                case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
+                case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
+                case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
+                case 0..<0x20:
+                    bytes.append(contentsOf: Array("\\u00".utf8))
+                    bytes.append(hex[Int(b >> 4)])
+                    bytes.append(hex[Int(b & 15)])
+                default: bytes.append(b)
+                }
+            }
+            out.append(String(decoding: bytes, as: UTF8.self))
+        }
+        out.append("\"")
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = ""
+        quote(s, into: &out)
+        return out
+    }
+
+    enum Value {
+        case string(String)
+        case array([Value])
+        case object([(String, Value)])
+        case int(Int)
+    }
+
+    /// An object with the given keys, sorted alphabetically; nil values are left out.
+    static func object(_ fields: [(String, Value?)], into out: inout String) {
+        let present = fields.compactMap { k, v in v.map { (k, $0) } }.sorted { $0.0 < $1.0 }
+        out.append("{")
+        for (n, (k, v)) in present.enumerated() {
+            if n > 0 { out.append(",") }
+            quote(k, into: &out)
+            out.append(":")
+            write(v, into: &out)
+        }
+        out.append("}")
+    }
+
+    static func write(_ v: Value, into out: inout String) {
+        switch v {
+        case .string(let s): quote(s, into: &out)
+        case .int(let i): out.append(String(i))
+        case .array(let a):
+            out.append("[")
+            for (n, e) in a.enumerated() {
+                if n > 0 { out.append(",") }
+                write(e, into: &out)
+            }
+            out.append("]")
+        case .object(let fields): object(fields.map { ($0.0, $0.1) }, into: &out)
+        }
+    }
+}
+
+/// A record that writes itself as one JSON line (without the newline).
+public protocol JSONLineWritable {
+    func jsonLine() -> String
+}
+
+extension JSONLineWritable {
+    static func line(_ fields: [(String, JSONText.Value?)]) -> String {
+        var out = ""
+        JSONText.object(fields, into: &out)
+        return out
+    }
+}
+
+private func metadataValue(_ m: [String: String]) -> JSONText.Value? {
+    m.isEmpty ? nil : .object(m.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
+}
+
+extension Example: JSONLineWritable {
+    /// `{"metadata":{...},"prompt":...,"response":...}`
+    public func jsonLine() -> String {
+        Self.line([("prompt", .string(prompt)), ("response", .string(response)), ("metadata", metadataValue(metadata))])
+    }
+}
+
+extension EntityQA: JSONLineWritable {
+    /// TOFU keys (`question`, `answer`, `paraphrased_question`, `paraphrased_answer`,
+    /// `perturbed_answer`) plus `entity` and `attribute`.
+    public func jsonLine() -> String {
+        Self.line([
+            ("question", .string(question)), ("answer", .string(answer)),
+            ("paraphrased_question", paraphrasedQuestion.map { .string($0) }),
+            ("paraphrased_answer", paraphrasedAnswer.map { .string($0) }),
+            ("perturbed_answer", perturbedAnswers.isEmpty ? nil : .array(perturbedAnswers.map { .string($0) })),
+            ("entity", entity.map { .string($0) }), ("attribute", attribute.map { .string($0) }),
+        ])
+    }
+}
+
+extension MathProblem: JSONLineWritable {
+    /// GSM8K keys: `{"answer":...,"question":...}`.
+    public func jsonLine() -> String { Self.line([("question", .string(question)), ("answer", .string(answer))]) }
+}
+
+extension MassItem: JSONLineWritable {
+    public func jsonLine() -> String {
+        Self.line([("prompt", .string(prompt)), ("compliance", .string(compliance)),
+                   ("target", .string(target)), ("refusal", .string(refusal))])
+    }
+}
+
+extension PreferencePair: JSONLineWritable {
+    /// DPO keys: `{"chosen":...,"prompt":...,"rejected":...}`.
+    public func jsonLine() -> String {
+        Self.line([("prompt", .string(prompt)), ("chosen", .string(chosen)), ("rejected", .string(rejected))])
+    }
+}
+
+extension Conversation: JSONLineWritable {
+    public func jsonLine() -> String {
+        Self.line([("messages", .array(messages.map { .object([("content", .string($0.content)), ("role", .string($0.role))]) }))])
+    }
+}
+
+extension PretrainDocument: JSONLineWritable {
+    /// `{"kind":"text","source":...,"text":...}` or `{"kind":"chat","prompt":...,"response":...,"source":...}`.
+    public func jsonLine() -> String {
+        switch document {
+        case .text(let t):
+            return Self.line([("kind", .string("text")), ("text", .string(t)), ("source", .string(source))])
+        case .chat(let p, let r):
+            return Self.line([("kind", .string("chat")), ("prompt", .string(p)), ("response", .string(r)),
+                              ("source", .string(source))])
+        }
+    }
+}
+
+/// Plain text in the `{"text": ...}` format.
+public struct TextRecord: Equatable, Hashable, Sendable, JSONLineWritable {
+    public var text: String
+    public init(_ text: String) { self.text = text }
+    public func jsonLine() -> String { Self.line([("text", .string(text))]) }
+}
+
+/// JSONL bytes: one line per record, each ending in a newline.
+public func jsonLines<R: JSONLineWritable>(_ records: [R]) -> String {
+    var out = ""
+    out.reserveCapacity(records.count * 160)
+    for r in records {
+        out.append(r.jsonLine())
+        out.append("\n")
+    }
+    return out
+}
+
+/// Writes `bytes` to `url` atomically: into a temporary file in the same directory, then renamed
+/// over the destination, so a reader never sees a half-written file. Creates parent directories.
+public func writeAtomically(_ bytes: Data, to url: URL) throws {
+    let dir = url.deletingLastPathComponent()
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+    do {
+        try bytes.write(to: tmp)
+        guard rename(tmp.path, url.path) == 0 else {
+            let err = String(cString: strerror(errno))
+            throw DataError(file: url.path, message: "cannot move the written file into place: \(err)")
+        }
+    } catch {
+        try? FileManager.default.removeItem(at: tmp)
+        throw error
+    }
+}
+
+/// Writes records as JSONL atomically and returns the bytes written.
+@discardableResult
+public func writeJSONL<R: JSONLineWritable>(_ records: [R], to url: URL) throws -> Data {
+    let data = Data(jsonLines(records).utf8)
+    try writeAtomically(data, to: url)
+    return data
+}
