@@ -169,21 +169,38 @@ public func jsonLines<R: JSONLineWritable>(_ records: [R]) -> String {
     return out
 }
 
-/// Writes `bytes` to `url` atomically: into a temporary file in the same directory, then renamed
-/// over the destination, so a reader never sees a half-written file. Creates parent directories.
+/// Writes `bytes` to `url` atomically: into a temporary file in the same directory, flushed to
+/// disk, then renamed over the destination, so a reader never sees a half-written file even
+/// after a crash. Creates parent directories. On failure the previous content is untouched.
 public func writeAtomically(_ bytes: Data, to url: URL) throws {
     let dir = url.deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
     do {
-        try bytes.write(to: tmp)
-        guard rename(tmp.path, url.path) == 0 else {
-            let err = String(cString: strerror(errno))
-            throw DataError(file: url.path, message: "cannot move the written file into place: \(err)")
-        }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     } catch {
-        try? FileManager.default.removeItem(at: tmp)
-        throw error
+        throw DataError(file: dir.path, message: "cannot create the directory: \(error.localizedDescription)")
+    }
+    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw DataError(file: tmp.path, message: "cannot create: \(String(cString: strerror(errno)))") }
+    var failure: String? = nil
+    bytes.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 { if errno == EINTR { continue }; failure = String(cString: strerror(errno)); return }
+            offset += n
+        }
+    }
+    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+    close(fd)
+    if let failure {
+        unlink(tmp.path)
+        throw DataError(file: url.path, message: "write failed (\(failure)); the previous content is untouched")
+    }
+    guard rename(tmp.path, url.path) == 0 else {
+        let err = String(cString: strerror(errno))
+        unlink(tmp.path)
+        throw DataError(file: url.path, message: "cannot move the written file into place: \(err)")
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Experiments
+import Datasets
 
 @Suite struct ReportTests {
     /// Forget scores that grow linearly with the step at a rate that depends on the position.

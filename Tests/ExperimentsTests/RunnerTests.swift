@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Experiments
+import Datasets
 
 /// A worker that writes a file derived from its parents' files, so that outputs depend on order.
 private struct ChainWorker: UnitWorker {
@@ -16,7 +17,7 @@ private struct ChainWorker: UnitWorker {
             let u = try! #require(store.completion(of: ExperimentPlanHolder.plan!.unit(id)!))
             return u.outputs["value"]!
         }
-        let value = SHA256Digest.hex(unit.id + parents.joined())
+        let value = SHA256.hex(Data((unit.id + parents.joined()).utf8))
         try writeAtomically(Data(value.utf8), to: directory.appendingPathComponent("value.txt"))
         return ["value": value]
     }
@@ -73,7 +74,7 @@ private let quiet = ProgressDisplay(unitsTotal: 0, live: false, output: { _ in }
         #expect(try String(contentsOf: file, encoding: .utf8) == "two")
         #expect(try FileManager.default.contentsOfDirectory(atPath: file.deletingLastPathComponent().path) == ["c.json"])
         // A path under a regular file cannot be a directory.
-        #expect(throws: StoreError.self) { try writeAtomically(Data(), to: file.appendingPathComponent("x")) }
+        #expect(throws: DataError.self) { try writeAtomically(Data(), to: file.appendingPathComponent("x")) }
     }
 }
 

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 
 /// One cacheable piece of work of an experiment.
@@ -59,7 +60,7 @@ public struct ExperimentPlan: Codable, Equatable, Sendable {
         encoder.outputFormatting = [.sortedKeys]
         func hash<T: Encodable>(_ kind: PlanUnit.Kind, _ config: T, _ parents: [String]) -> String {
             let body = (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            return SHA256Digest.hex("\(kind.rawValue)|\(body)|\(parents.joined(separator: ","))")
+            return SHA256.hex(Data("\(kind.rawValue)|\(body)|\(parents.joined(separator: ","))".utf8))
         }
         func add(_ kind: PlanUnit.Kind, id: String, hash: String, deps: [PlanUnit], seed: Int?, prefix: [String] = [], algorithm: String? = nil, label: String) -> PlanUnit {
             let unit = PlanUnit(id: id, kind: kind, hash: hash, dependencies: deps.map(\.id), seed: seed, prefix: prefix, algorithm: algorithm, label: label)

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 
 /// One evaluation of one model during (or before) unlearning: the rows of `metrics.jsonl`.

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 
 /// An experiment bound to its run directory: writes the resolved spec and plan, runs the

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -8,41 +9,6 @@ public struct StoreError: Error, CustomStringConvertible {
     public var path: String
     public var message: String
     public var description: String { "\(path): \(message)" }
-}
-
-/// Writes a file so that readers see either the old content or the new one, never a torn
-/// file: the bytes go to a temporary file in the same directory, are flushed to disk, and the
-/// temporary file is renamed over the target.
-public func writeAtomically(_ data: Data, to url: URL) throws {
-    let directory = url.deletingLastPathComponent()
-    do {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    } catch {
-        throw StoreError(path: directory.path, message: "cannot create the directory: \(error.localizedDescription)")
-    }
-    let temp = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw StoreError(path: temp.path, message: "cannot create: \(String(cString: strerror(errno)))") }
-    var failure: String? = nil
-    data.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-            if n < 0 { if errno == EINTR { continue }; failure = String(cString: strerror(errno)); return }
-            offset += n
-        }
-    }
-    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-    close(fd)
-    if let failure {
-        unlink(temp.path)
-        throw StoreError(path: url.path, message: "write failed (\(failure)); the previous content is untouched")
-    }
-    guard rename(temp.path, url.path) == 0 else {
-        let message = String(cString: strerror(errno))
-        unlink(temp.path)
-        throw StoreError(path: url.path, message: "cannot rename into place: \(message)")
-    }
 }
 
 /// The directory of one experiment run: the resolved spec, the plan, one directory per unit,
