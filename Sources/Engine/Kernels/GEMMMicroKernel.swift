@@ -1,3 +1,8 @@
+import Foundation
+#if arch(x86_64)
+import EngineAVX512
+#endif
+
 /// A register-blocked micro-kernel: `C[mr, nr] = alpha * Apanel · Bpanel + beta * C` on full tiles,
 /// with packed panels as laid out by `GEMMPack`. `beta == 0` never reads C.
 ///
@@ -23,10 +28,30 @@ struct GEMMMicroKernel: Sendable {
     static let avx2 = GEMMMicroKernel(name: "avx2-6x16", mr: 6, nr: 16, kc: 256, mc: 144, body: kernel6x16)
 
     /// The fastest kernel this CPU supports.
-    static let best: GEMMMicroKernel = available.last!
+    /// 12 x 32 tile in 24 zmm accumulators, compiled in the EngineAVX512 module.
+    static let avx512: GEMMMicroKernel? = {
+        #if arch(x86_64)
+        return GEMMMicroKernel(name: "avx512-12x32", mr: GEMMKernelsAVX512.mr, nr: GEMMKernelsAVX512.nr,
+                               kc: 256, mc: 144, body: GEMMKernelsAVX512.kernel12x32)
+        #else
+        return nil
+        #endif
+    }()
 
     /// Every kernel this CPU can run, slowest first.
-    static let available: [GEMMMicroKernel] = [avx2]
+    static let available: [GEMMMicroKernel] = {
+        var kernels = [avx2]
+        if let k = avx512, CPUFeatures.hasAVX512 { kernels.append(k) }
+        return kernels
+    }()
+
+    /// The kernel `sgemm` uses: the fastest available, or the one named by
+    /// `PALIMPSEST_GEMM_KERNEL` (e.g. `avx2-6x16`) when that is available.
+    static let best: GEMMMicroKernel = {
+        if let name = ProcessInfo.processInfo.environment["PALIMPSEST_GEMM_KERNEL"],
+           let k = available.first(where: { $0.name == name }) { return k }
+        return available.last!
+    }()
 }
 
 @inline(__always)
@@ -81,4 +106,28 @@ func kernel6x16(
     gemmStoreTile(row, c30, al, beta); gemmStoreTile(row + 8, c31, al, beta); row += ldc
     gemmStoreTile(row, c40, al, beta); gemmStoreTile(row + 8, c41, al, beta); row += ldc
     gemmStoreTile(row, c50, al, beta); gemmStoreTile(row + 8, c51, al, beta)
+}
+
+/// Run-time CPU checks for kernels compiled beyond the package's baseline target.
+enum CPUFeatures {
+    /// AVX-512 F, CD, BW, DQ and VL (what `-target-cpu skylake-avx512` may emit), enabled by the OS.
+    static let hasAVX512: Bool = {
+        #if arch(x86_64) && os(Linux)
+        // The kernel lists a feature only when it also saves the state, so the flags suffice.
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+        #elseif arch(x86_64) && canImport(Darwin)
+        func has(_ name: String) -> Bool {
+            var value: Int32 = 0
+            var size = MemoryLayout<Int32>.size
+            return sysctlbyname(name, &value, &size, nil, 0) == 0 && value != 0
+        }
+        return ["hw.optional.avx512f", "hw.optional.avx512cd", "hw.optional.avx512bw", "hw.optional.avx512dq",
+                "hw.optional.avx512vl"].allSatisfy(has)
+        #else
+        return false
+        #endif
+    }()
 }

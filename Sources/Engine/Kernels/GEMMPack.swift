@@ -32,6 +32,8 @@ enum GEMMPack {
                         src += lda; d += mr
                     }
                 }
+            } else if h == mr && (mr == 6 || mr == 12) && kc >= 8 {
+                transposeRowsA(a + (i0 + i) * lda + p0, lda: lda, kc: kc, mr: mr, into: panel)
             } else {
                 // op(A)[i, p] = a[i * lda + p]: read each row contiguously, write it strided.
                 for r in 0..<h {
@@ -62,7 +64,9 @@ enum GEMMPack {
         var j = 0
         while j < cols {
             let w = min(nr, cols - j)
-            if trans {
+            if trans && w == nr && nr % 8 == 0 && kc >= 8 {
+                transposeRowsB(b + (j0 + j) * ldb + p0, ldb: ldb, kc: kc, nr: nr, into: panel)
+            } else if trans {
                 // op(B)[p, j] = b[j * ldb + p]: read each stored row contiguously, write it strided.
                 for c in 0..<w {
                     let src = b + (j0 + j + c) * ldb + p0
@@ -106,5 +110,122 @@ enum GEMMPack {
             o += 8
         }
         while o < count { dst[o] = src[o]; o += 1 }
+    }
+
+    /// Full A panel from row-major A (`mr` = 6 or 12 rows starting at `src`): 8 x 8 register
+    /// transposes turn eight depth steps of the rows into eight contiguous `mr`-wide columns.
+    static func transposeRowsA(_ src: UnsafePointer<Float>, lda: Int, kc: Int, mr: Int,
+                               into dst: UnsafeMutablePointer<Float>) {
+        let zero = SIMD8<Float>()
+        var p = 0
+        while p + 8 <= kc {
+            let s = src + p
+            @inline(__always) func row(_ r: Int) -> SIMD8<Float> {
+                UnsafeRawPointer(s + r * lda).loadUnaligned(as: SIMD8<Float>.self)
+            }
+            let d = dst + p * mr
+            if mr == 12 {
+                var x = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+                transpose8(&x)
+                store8(x, d, stride: 12)
+                var y = (row(8), row(9), row(10), row(11), zero, zero, zero, zero)
+                transpose8(&y)
+                store4(y, d + 8, stride: 12)
+            } else {
+                var x = (row(0), row(1), row(2), row(3), row(4), row(5), zero, zero)
+                transpose8(&x)
+                store4(x, d, stride: 6)
+                store2High(x, d + 4, stride: 6)
+            }
+            p += 8
+        }
+        while p < kc {
+            for r in 0..<mr { dst[p * mr + r] = src[r * lda + p] }
+            p += 1
+        }
+    }
+
+    /// Full B panel from a transposed B (`nr` stored rows, a multiple of 8, starting at `src`).
+    static func transposeRowsB(_ src: UnsafePointer<Float>, ldb: Int, kc: Int, nr: Int,
+                               into dst: UnsafeMutablePointer<Float>) {
+        var p = 0
+        while p + 8 <= kc {
+            var g = 0
+            while g < nr {
+                let s = src + g * ldb + p
+                @inline(__always) func row(_ r: Int) -> SIMD8<Float> {
+                    UnsafeRawPointer(s + r * ldb).loadUnaligned(as: SIMD8<Float>.self)
+                }
+                var x = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+                transpose8(&x)
+                store8(x, dst + p * nr + g, stride: nr)
+                g += 8
+            }
+            p += 8
+        }
+        while p < kc {
+            for c in 0..<nr { dst[p * nr + c] = src[c * ldb + p] }
+            p += 1
+        }
+    }
+
+    typealias Block8 = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>,
+                        SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+
+    /// In-register 8 x 8 transpose: three perfect unshuffles of the 64 elements rotate the
+    /// (row, column) index bits by three, which swaps row and column.
+    @inline(__always)
+    static func transpose8(_ x: inout Block8) {
+        @inline(__always) func even(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+            SIMD8(lowHalf: a.evenHalf, highHalf: b.evenHalf)
+        }
+        @inline(__always) func odd(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+            SIMD8(lowHalf: a.oddHalf, highHalf: b.oddHalf)
+        }
+        for _ in 0..<3 {
+            x = (even(x.0, x.1), even(x.2, x.3), even(x.4, x.5), even(x.6, x.7),
+                 odd(x.0, x.1), odd(x.2, x.3), odd(x.4, x.5), odd(x.6, x.7))
+        }
+    }
+
+    @inline(__always)
+    static func store8(_ x: Block8, _ d: UnsafeMutablePointer<Float>, stride: Int) {
+        let r = UnsafeMutableRawPointer(d), s = stride * 4
+        r.storeBytes(of: x.0, as: SIMD8<Float>.self)
+        r.storeBytes(of: x.1, toByteOffset: s, as: SIMD8<Float>.self)
+        r.storeBytes(of: x.2, toByteOffset: 2 * s, as: SIMD8<Float>.self)
+        r.storeBytes(of: x.3, toByteOffset: 3 * s, as: SIMD8<Float>.self)
+        r.storeBytes(of: x.4, toByteOffset: 4 * s, as: SIMD8<Float>.self)
+        r.storeBytes(of: x.5, toByteOffset: 5 * s, as: SIMD8<Float>.self)
+        r.storeBytes(of: x.6, toByteOffset: 6 * s, as: SIMD8<Float>.self)
+        r.storeBytes(of: x.7, toByteOffset: 7 * s, as: SIMD8<Float>.self)
+    }
+
+    /// Stores the low four lanes of each vector.
+    @inline(__always)
+    static func store4(_ x: Block8, _ d: UnsafeMutablePointer<Float>, stride: Int) {
+        let r = UnsafeMutableRawPointer(d), s = stride * 4
+        r.storeBytes(of: x.0.lowHalf, as: SIMD4<Float>.self)
+        r.storeBytes(of: x.1.lowHalf, toByteOffset: s, as: SIMD4<Float>.self)
+        r.storeBytes(of: x.2.lowHalf, toByteOffset: 2 * s, as: SIMD4<Float>.self)
+        r.storeBytes(of: x.3.lowHalf, toByteOffset: 3 * s, as: SIMD4<Float>.self)
+        r.storeBytes(of: x.4.lowHalf, toByteOffset: 4 * s, as: SIMD4<Float>.self)
+        r.storeBytes(of: x.5.lowHalf, toByteOffset: 5 * s, as: SIMD4<Float>.self)
+        r.storeBytes(of: x.6.lowHalf, toByteOffset: 6 * s, as: SIMD4<Float>.self)
+        r.storeBytes(of: x.7.lowHalf, toByteOffset: 7 * s, as: SIMD4<Float>.self)
+    }
+
+    /// Stores lanes 4 and 5 of each vector.
+    @inline(__always)
+    static func store2High(_ x: Block8, _ d: UnsafeMutablePointer<Float>, stride: Int) {
+        let r = UnsafeMutableRawPointer(d), s = stride * 4
+        r.storeBytes(of: x.0.highHalf.lowHalf, as: SIMD2<Float>.self)
+        r.storeBytes(of: x.1.highHalf.lowHalf, toByteOffset: s, as: SIMD2<Float>.self)
+        r.storeBytes(of: x.2.highHalf.lowHalf, toByteOffset: 2 * s, as: SIMD2<Float>.self)
+        r.storeBytes(of: x.3.highHalf.lowHalf, toByteOffset: 3 * s, as: SIMD2<Float>.self)
+        r.storeBytes(of: x.4.highHalf.lowHalf, toByteOffset: 4 * s, as: SIMD2<Float>.self)
+        r.storeBytes(of: x.5.highHalf.lowHalf, toByteOffset: 5 * s, as: SIMD2<Float>.self)
+        r.storeBytes(of: x.6.highHalf.lowHalf, toByteOffset: 6 * s, as: SIMD2<Float>.self)
+        r.storeBytes(of: x.7.highHalf.lowHalf, toByteOffset: 7 * s, as: SIMD2<Float>.self)
     }
 }
