@@ -34,7 +34,7 @@ let package = Package(
     targets: [
         .target(name: "Engine", dependencies: ["EngineAVX512"], swiftSettings: fastMath),
         .target(name: "EngineAVX512", swiftSettings: avx512),
-        .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["Engine"], exclude: ["README.md"], swiftSettings: fastMath),
         .target(name: "Tokenizers", swiftSettings: fastMath),
         .target(name: "Training", dependencies: ["Engine", "Models"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Engine", "Tokenizers"], swiftSettings: fastMath),

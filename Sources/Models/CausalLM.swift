@@ -231,6 +231,22 @@ public final class CausalLM {
         config.parameterSpecs.map { ($0.name, byName[$0.name]!) }
     }
 
+    /// Every linear layer by its module path (`model.layers.0.self_attn.q_proj`, ...), in
+    /// checkpoint order; `lm_head` is not included (it may be the tied embedding).
+    public var linearModules: [(name: String, module: Linear)] {
+        layers.enumerated().flatMap { i, l -> [(name: String, module: Linear)] in
+            let p = "model.layers.\(i)."
+            return [(p + "self_attn.q_proj", l.selfAttn.qProj), (p + "self_attn.k_proj", l.selfAttn.kProj),
+                    (p + "self_attn.v_proj", l.selfAttn.vProj), (p + "self_attn.o_proj", l.selfAttn.oProj),
+                    (p + "mlp.gate_proj", l.mlp.gateProj), (p + "mlp.up_proj", l.mlp.upProj), (p + "mlp.down_proj", l.mlp.downProj)]
+        }
+    }
+
+    /// An independent copy with the same parameter values (e.g. the frozen reference of NPO).
+    public func copy() throws -> CausalLM {
+        try CausalLM(config: config, parameters: parameterValues())
+    }
+
     /// The parameter with checkpoint name `name`.
     public func parameter(_ name: String) -> Tensor? { byName[name] }
 

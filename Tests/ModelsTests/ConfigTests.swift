@@ -26,6 +26,16 @@ import Testing
         #expect(qwen.numKeyValueHeads == 1 && qwen.ropeTheta == 1e6 && qwen.tieWordEmbeddings && qwen.bosTokenId == nil)
     }
 
+    @Test func realModelConfigs() throws {
+        // The published config.json of Qwen2.5-0.5B and Llama-3.2-1B (transformers 4.x spelling).
+        let qwen = try decode(#"{"architectures":["Qwen2ForCausalLM"],"attention_dropout":0.0,"bos_token_id":151643,"eos_token_id":151643,"hidden_act":"silu","hidden_size":896,"initializer_range":0.02,"intermediate_size":4864,"max_position_embeddings":32768,"max_window_layers":24,"model_type":"qwen2","num_attention_heads":14,"num_hidden_layers":24,"num_key_value_heads":2,"rms_norm_eps":1e-06,"rope_theta":1000000.0,"sliding_window":32768,"tie_word_embeddings":true,"torch_dtype":"bfloat16","transformers_version":"4.43.1","use_cache":true,"use_sliding_window":false,"vocab_size":151936}"#)
+        #expect(qwen.headDim == 64 && qwen.groupSize == 7 && qwen.qkvBias && qwen.tieWordEmbeddings)
+        #expect(qwen.parameterCount == 494_032_768)  // HF's count for this config
+        let llama = try decode(#"{"architectures":["LlamaForCausalLM"],"attention_bias":false,"attention_dropout":0.0,"bos_token_id":128000,"eos_token_id":128001,"head_dim":64,"hidden_act":"silu","hidden_size":2048,"initializer_range":0.02,"intermediate_size":8192,"max_position_embeddings":131072,"mlp_bias":false,"model_type":"llama","num_attention_heads":32,"num_hidden_layers":16,"num_key_value_heads":8,"pretraining_tp":1,"rms_norm_eps":1e-05,"rope_scaling":{"factor":32.0,"high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192,"rope_type":"llama3"},"rope_theta":500000.0,"tie_word_embeddings":true,"torch_dtype":"bfloat16","transformers_version":"4.45.0.dev0","use_cache":true,"vocab_size":128256}"#)
+        #expect(llama.ropeScaling == .llama3(factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192))
+        #expect(llama.parameterCount == 1_235_814_400 && llama.eosTokenIds == [128001] && llama.rmsNormEps == 1e-5)
+    }
+
     @Test func defaultsAndLegacyRopeFields() throws {
         let c = try decode("{\"model_type\": \"llama\", \(base)}")
         #expect(c.numKeyValueHeads == 4 && c.headDim == 16 && c.rmsNormEps == 1e-6 && c.ropeTheta == 10000)

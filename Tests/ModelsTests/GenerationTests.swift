@@ -120,6 +120,18 @@ struct BracketDecoder: TokenTextDecoder {
         let t = try CausalLM(config: tied, seed: 3)
         #expect(t.lmHead === t.embedTokens && t.parameter("lm_head.weight") == nil)
 
+        #expect(model.linearModules.count == 28 && model.linearModules[3].name == "model.layers.0.self_attn.o_proj")
+        #expect(model.linearModules[3].module.weight === model.parameter("model.layers.0.self_attn.o_proj.weight"))
+        let twin = try model.copy()
+        #expect(twin.parameterValues() == model.parameterValues() && twin.embedTokens !== model.embedTokens)
+        // An adapter adds its output to the layer's.
+        let lin = model.linearModules[0].module
+        let x = Tensor((0..<128).map { Float($0) / 128 }, shape: [1, 128])
+        let plain = lin(x).toArray()
+        lin.adapter = { $0.scaled(by: 0).sumLastAxis().reshaped([1, 1]) + 1 }
+        #expect(zip(lin(x).toArray(), plain).allSatisfy { abs($0 - $1 - 1) < 1e-6 })
+        lin.adapter = nil
+
         var params = ModelPreset.pilot.config.initialParameters(seed: 1)
         params.removeLast()
         var e = expectModelIOError(.missingTensor) { _ = try CausalLM(config: ModelPreset.pilot.config, parameters: params) }
