@@ -29,7 +29,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
-        .target(name: "Engine", swiftSettings: fastMath),
+        .target(name: "Engine", exclude: ["README.md"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
         .target(name: "Tokenizers", swiftSettings: fastMath),
         .target(name: "Training", dependencies: ["Engine", "Models"], swiftSettings: fastMath),
