@@ -32,7 +32,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
-        .target(name: "Engine", dependencies: ["EngineAVX512"], swiftSettings: fastMath),
+        .target(name: "Engine", dependencies: ["EngineAVX512"], exclude: ["README.md"], swiftSettings: fastMath),
         .target(name: "EngineAVX512", swiftSettings: avx512),
         .target(name: "Models", dependencies: ["Engine"], exclude: ["README.md"], swiftSettings: fastMath),
         .target(name: "Tokenizers", swiftSettings: fastMath),

@@ -122,7 +122,7 @@ final class BackwardContext {
     /// freshly allocated buffer nobody else references.
     func accumulate(_ t: Tensor, _ g: Tensor, owned: Bool) {
         guard t._requiresGrad else { return }
-        precondition(g.count == t.count, "backward: gradient of \(g.count) elements for tensor \(t.shape)")
+        check(g.count == t.count, "backward: gradient of \(g.count) elements for tensor \(t.shape)")
         if t.node == nil {
             let dst = t.ensureGrad()
             Elementwise.addInPlace(dst.pointer, g.pointer, count: t.count)
@@ -161,13 +161,13 @@ extension Tensor {
     /// recorded ops. Unless `retainGraph`, the graph is released afterwards: intermediate
     /// tensors drop their history and saved buffers (and no longer require grad).
     public func backward(seed: Tensor? = nil, retainGraph: Bool = false) {
-        precondition(_requiresGrad, "backward: tensor \(describeShort) does not require grad (no parameter with requiresGrad reached it, or it was computed under withNoGrad)")
+        check(_requiresGrad, "backward: tensor \(describeShort) does not require grad (no parameter with requiresGrad reached it, or it was computed under withNoGrad)")
         let g: Tensor
         if let seed {
-            precondition(seed.count == count, "backward: seed \(seed.shape) does not match tensor \(shape)")
+            check(seed.count == count, "backward: seed \(seed.shape) does not match tensor \(shape)")
             g = seed
         } else {
-            precondition(count == 1, "backward: tensor \(shape) is not a scalar; pass a seed gradient")
+            check(count == 1, "backward: tensor \(shape) is not a scalar; pass a seed gradient")
             g = Tensor.ones(shape)
         }
         // Post-order DFS over recorded nodes (iterative: graphs can be deep).

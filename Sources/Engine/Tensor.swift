@@ -8,7 +8,7 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
 
     init(count: Int, zeroed: Bool) {
-        precondition(count > 0, "TensorStorage: count must be > 0, got \(count)")
+        check(count > 0, "TensorStorage: count must be > 0, got \(count)")
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
         base = raw.bindMemory(to: Float.self, capacity: count)
         self.count = count
@@ -49,7 +49,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     init(shape: [Int], storage: TensorStorage, offset: Int = 0) {
         let n = Tensor.checkedCount(shape, op: "Tensor")
-        precondition(offset >= 0 && offset + n <= storage.count,
+        check(offset >= 0 && offset + n <= storage.count,
                      "Tensor: view [\(offset), \(offset + n)) outside storage of \(storage.count) elements")
         self.shape = shape
         self.count = n
@@ -61,9 +61,9 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     static func checkedCount(_ shape: [Int], op: String) -> Int {
         var n = 1
         for d in shape {
-            precondition(d > 0, "\(op): shape \(shape) has a \(d == 0 ? "zero-size (empty)" : "negative") dimension; empty tensors are not supported")
+            check(d > 0, "\(op): shape \(shape) has a \(d == 0 ? "zero-size (empty)" : "negative") dimension; empty tensors are not supported")
             let (p, o) = n.multipliedReportingOverflow(by: d)
-            precondition(!o, "\(op): shape \(shape) overflows Int")
+            check(!o, "\(op): shape \(shape) overflows Int")
             n = p
         }
         return n
@@ -87,7 +87,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     /// A tensor holding `values` in row-major order.
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
         let n = Tensor.checkedCount(shape, op: "Tensor(_:shape:)")
-        precondition(values.count == n, "Tensor(_:shape:): \(values.count) values for shape \(shape) (\(n) elements)")
+        check(values.count == n, "Tensor(_:shape:): \(values.count) values for shape \(shape) (\(n) elements)")
         self.init(shape: shape, storage: TensorStorage(count: n, zeroed: false))
         values.withUnsafeBufferPointer { storage.base.update(from: $0.baseAddress!, count: n) }
         self.requiresGrad = requiresGrad
@@ -138,7 +138,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public var requiresGrad: Bool {
         get { _requiresGrad }
         set {
-            precondition(node == nil, "requiresGrad can only be set on a leaf tensor (\(describeShort)); use detach()")
+            check(node == nil, "requiresGrad can only be set on a leaf tensor (\(describeShort)); use detach()")
             _requiresGrad = newValue
             if !newValue { grad = nil }
         }
@@ -183,7 +183,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Calls `body` with this parameter's gradient buffer (created as zeros if absent).
     public func withUnsafeMutableGradBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
-        precondition(requiresGrad && isLeaf, "withUnsafeMutableGradBufferPointer: \(describeShort) is not a parameter (leaf with requiresGrad)")
+        check(requiresGrad && isLeaf, "withUnsafeMutableGradBufferPointer: \(describeShort) is not a parameter (leaf with requiresGrad)")
         let g = ensureGrad()
         return try g.withUnsafeMutableBufferPointer(body)
     }
@@ -193,7 +193,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// The single value of a one-element tensor.
     public func item() -> Float {
-        precondition(count == 1, "item(): tensor \(describeShort) has \(count) elements, expected 1")
+        check(count == 1, "item(): tensor \(describeShort) has \(count) elements, expected 1")
         return withUnsafeBufferPointer { $0[0] }
     }
 
@@ -203,10 +203,10 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     }
 
     func flatIndex(_ index: [Int]) -> Int {
-        precondition(index.count == shape.count, "Tensor subscript: \(index.count) indices for shape \(shape)")
+        check(index.count == shape.count, "Tensor subscript: \(index.count) indices for shape \(shape)")
         var flat = 0
         for (i, d) in zip(index, shape) {
-            precondition(i >= 0 && i < d, "Tensor subscript: index \(index) out of range for shape \(shape)")
+            check(i >= 0 && i < d, "Tensor subscript: index \(index) out of range for shape \(shape)")
             flat = flat * d + i
         }
         return flat
@@ -253,4 +253,12 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         }
         return nil
     }
+}
+
+/// Stops with `message` when `condition` is false. Unlike `precondition`, the message is also
+/// printed in optimised builds, so a bad shape is always reported by name.
+@inline(__always)
+func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+           file: StaticString = #file, line: UInt = #line) {
+    if !condition() { fatalError(message(), file: file, line: line) }
 }

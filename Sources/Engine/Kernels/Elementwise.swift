@@ -130,7 +130,7 @@ enum Elementwise {
         let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * n)
         defer { partial.deallocate() }
         partial.initialize(repeating: 0, count: chunks * n)
-        parallelChunks(rows, grain: max(1, grain / n)) { c, range in
+        parallelChunks(rows, chunks: chunks) { c, range in
             let acc = partial + c * n
             for r in range {
                 let gr = g + r * n
@@ -168,7 +168,7 @@ enum Elementwise {
         let chunks = chunkCount(count, grain: grain)
         let partial = UnsafeMutablePointer<Double>.allocate(capacity: chunks)
         defer { partial.deallocate() }
-        parallelChunks(count, grain: grain) { c, r in
+        parallelChunks(count, chunks: chunks) { c, r in
             var acc = SIMD8<Double>(repeating: 0)
             var i = r.lowerBound
             while i + 8 <= r.upperBound {

@@ -43,7 +43,7 @@ enum RMSNormKernel {
         let partial: UnsafeMutablePointer<Float>? = dw == nil ? nil : .allocate(capacity: chunks * c)
         partial?.initialize(repeating: 0, count: chunks * c)
         defer { partial?.deallocate() }
-        parallelChunks(rows, grain: grain) { ch, range in
+        parallelChunks(rows, chunks: chunks) { ch, range in
             let acc = partial.map { $0 + ch * c }
             for r in range {
                 let xr = x + r * c, gr = dy + r * c

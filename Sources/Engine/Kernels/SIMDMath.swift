@@ -7,12 +7,18 @@ typealias F8 = SIMD8<Float>
 /// count, so per-chunk partial results are deterministic for a given thread count.
 @inline(__always)
 func parallelChunks(_ total: Int, grain: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
-    let chunks = chunkCount(total, grain: grain)
+    parallelChunks(total, chunks: chunkCount(total, grain: grain), body)
+}
+
+/// Runs `body` over exactly `chunks` contiguous parts of `0..<total` (callers that keep
+/// per-chunk partials compute `chunks` once with `chunkCount`).
+@inline(__always)
+func parallelChunks(_ total: Int, chunks: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
     if chunks <= 1 {
         if total > 0 { body(0, 0..<total) }
         return
     }
-    Parallel.forEach(chunks) { c in body(c, Parallel.range(c, of: chunks, total: total)) }
+    Parallel.forEach(chunks, threads: chunks) { c in body(c, Parallel.range(c, of: chunks, total: total)) }
 }
 
 /// Number of chunks `parallelChunks` uses.

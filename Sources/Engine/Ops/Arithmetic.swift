@@ -10,7 +10,7 @@ struct Broadcast {
         if a.shape == b.shape { rows = 1; n = a.count; return }
         if b.count == 1 { rows = a.count; n = 1; return }
         let bs = b.shape
-        precondition(bs.count <= a.shape.count && Array(a.shape.suffix(bs.count)) == bs,
+        check(bs.count <= a.shape.count && Array(a.shape.suffix(bs.count)) == bs,
                      "\(op): shapes \(a.shape) and \(b.shape) do not broadcast (the second must equal the first, be a suffix of it, or hold one element)")
         n = b.count
         rows = a.count / n
@@ -120,7 +120,7 @@ extension Tensor {
 
     /// Softmax along the last axis.
     public func softmax() -> Tensor {
-        precondition(!shape.isEmpty, "softmax: scalar input")
+        check(!shape.isEmpty, "softmax: scalar input")
         let n = shape[shape.count - 1]
         let out = Tensor.uninitialized(shape)
         SoftmaxKernel.forward(x: pointer, y: out.pointer, rows: count / n, n: n)
@@ -140,7 +140,7 @@ extension Tensor {
 
     /// Sums along the last axis: `[..., n] → [...]` (a `[n]` vector gives a scalar).
     public func sumLastAxis() -> Tensor {
-        precondition(!shape.isEmpty, "sumLastAxis: scalar input")
+        check(!shape.isEmpty, "sumLastAxis: scalar input")
         let n = shape[shape.count - 1], rows = count / n
         let out = Tensor.uninitialized(Array(shape.dropLast()))
         let x = pointer, y = out.pointer
@@ -157,7 +157,7 @@ extension Tensor {
 
 /// The fused SwiGLU product `silu(gate) ⊙ up` (the Llama/Qwen2 MLP), same shapes.
 public func swiglu(_ gate: Tensor, _ up: Tensor) -> Tensor {
-    precondition(gate.shape == up.shape, "swiglu: gate \(gate.shape) and up \(up.shape) must have the same shape")
+    check(gate.shape == up.shape, "swiglu: gate \(gate.shape) and up \(up.shape) must have the same shape")
     let out = Tensor.uninitialized(gate.shape)
     Elementwise.map2(gate.pointer, up.pointer, out.pointer, count: gate.count) { Elementwise.silu($0) * $1 }
     return out.recorded(Autograd.shouldRecord(gate, up), .swiglu(gate: gate, up: up))

@@ -9,17 +9,17 @@ struct MatmulShape {
 
     init(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) {
         let what = "matmul(\(a.shape)\(transposeA ? "ᵀ" : ""), \(b.shape)\(transposeB ? "ᵀ" : ""))"
-        precondition(a.shape.count >= 2 && b.shape.count >= 2, "\(what): both operands need at least 2 dimensions")
+        check(a.shape.count >= 2 && b.shape.count >= 2, "\(what): both operands need at least 2 dimensions")
         let ar = a.shape.count, br = b.shape.count
         m = transposeA ? a.shape[ar - 1] : a.shape[ar - 2]
         let ka = transposeA ? a.shape[ar - 2] : a.shape[ar - 1]
         let kb = transposeB ? b.shape[br - 1] : b.shape[br - 2]
         n = transposeB ? b.shape[br - 2] : b.shape[br - 1]
-        precondition(ka == kb, "\(what): inner dimensions differ (\(ka) vs \(kb))")
+        check(ka == kb, "\(what): inner dimensions differ (\(ka) vs \(kb))")
         k = ka
         let aBatch = Array(a.shape.dropLast(2))
         bShared = br == 2
-        precondition(bShared || Array(b.shape.dropLast(2)) == aBatch,
+        check(bShared || Array(b.shape.dropLast(2)) == aBatch,
                      "\(what): batch dimensions differ (\(aBatch) vs \(Array(b.shape.dropLast(2))))")
         batch = aBatch.reduce(1, *)
         outShape = aBatch + [m, n]
@@ -48,11 +48,11 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 /// A linear layer as in HF checkpoints: `y = x · Wᵀ + bias` with `x: [*, in]`, `W: [out, in]`,
 /// `bias: [out]`; returns `[*, out]`.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-    precondition(weight.shape.count == 2, "linear: weight must be [out, in], got \(weight.shape)")
+    check(weight.shape.count == 2, "linear: weight must be [out, in], got \(weight.shape)")
     let outF = weight.shape[0], inF = weight.shape[1]
-    precondition(!x.shape.isEmpty && x.shape.last == inF,
+    check(!x.shape.isEmpty && x.shape.last == inF,
                  "linear: input \(x.shape) does not end with in_features \(inF) of weight \(weight.shape)")
-    if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape) must be [\(outF)] for weight \(weight.shape)") }
+    if let bias { check(bias.shape == [outF], "linear: bias \(bias.shape) must be [\(outF)] for weight \(weight.shape)") }
     let rows = x.count / inF
     let out = Tensor.uninitialized(Array(x.shape.dropLast()) + [outF])
     if let bias {
@@ -66,12 +66,12 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
 
 /// Embedding lookup: `table: [V, C]`, `ids` (row-major, `shape` e.g. `[B, T]`) → `[shape…, C]`.
 public func embedding(_ table: Tensor, ids: [Int32], shape: [Int]) -> Tensor {
-    precondition(table.shape.count == 2, "embedding: table must be [vocab, dim], got \(table.shape)")
+    check(table.shape.count == 2, "embedding: table must be [vocab, dim], got \(table.shape)")
     let n = Tensor.checkedCount(shape, op: "embedding")
-    precondition(ids.count == n, "embedding: \(ids.count) ids for shape \(shape)")
+    check(ids.count == n, "embedding: \(ids.count) ids for shape \(shape)")
     let v = table.shape[0], c = table.shape[1]
     if let bad = ids.firstIndex(where: { $0 < 0 || Int($0) >= v }) {
-        preconditionFailure("embedding: id \(ids[bad]) at index \(bad) out of range 0..<\(v) for table \(table.shape)")
+        fatalError("embedding: id \(ids[bad]) at index \(bad) out of range 0..<\(v) for table \(table.shape)")
     }
     let out = Tensor.uninitialized(shape + [c])
     let src = table.pointer, dst = out.pointer
@@ -90,7 +90,7 @@ public func embedding(_ table: Tensor, ids: [Int], shape: [Int]) -> Tensor {
 
 /// RMSNorm over the last axis: `y = weight ⊙ x / sqrt(mean(x²) + eps)`; `weight: [C]`.
 public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
-    precondition(!x.shape.isEmpty && weight.shape == [x.shape[x.shape.count - 1]],
+    check(!x.shape.isEmpty && weight.shape == [x.shape[x.shape.count - 1]],
                  "rmsNorm: weight \(weight.shape) must be [C] for input \(x.shape) (C = last dimension)")
     let c = weight.count, rows = x.count / c
     let out = Tensor.uninitialized(x.shape)

@@ -15,22 +15,22 @@ extension Tensor {
     public func reshaped(_ newShape: [Int]) -> Tensor {
         var dims = newShape
         let unknown = dims.indices.filter { dims[$0] == -1 }
-        precondition(unknown.count <= 1, "reshape: more than one -1 in \(newShape) (from \(shape))")
+        check(unknown.count <= 1, "reshape: more than one -1 in \(newShape) (from \(shape))")
         if let u = unknown.first {
             let known = dims.enumerated().filter { $0.offset != u }.reduce(1) { $0 * $1.element }
-            precondition(known > 0 && count % known == 0, "reshape: cannot reshape \(shape) to \(newShape)")
+            check(known > 0 && count % known == 0, "reshape: cannot reshape \(shape) to \(newShape)")
             dims[u] = count / known
         }
         let n = Tensor.checkedCount(dims, op: "reshape")
-        precondition(n == count, "reshape: cannot reshape \(shape) (\(count) elements) to \(newShape) (\(n) elements)")
+        check(n == count, "reshape: cannot reshape \(shape) (\(count) elements) to \(newShape) (\(n) elements)")
         return Tensor(shape: dims, storage: storage, offset: offset)
             .recorded(Autograd.shouldRecord(self), .reshape(self))
     }
 
     /// A zero-copy view of rows `range` along the leading axis.
     public func rows(_ range: Range<Int>) -> Tensor {
-        precondition(!shape.isEmpty, "rows: scalar tensor has no leading axis")
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[0] && !range.isEmpty,
+        check(!shape.isEmpty, "rows: scalar tensor has no leading axis")
+        check(range.lowerBound >= 0 && range.upperBound <= shape[0] && !range.isEmpty,
                      "rows: range \(range) invalid for leading dimension \(shape[0]) of \(shape)")
         let inner = count / shape[0]
         var dims = shape
@@ -42,8 +42,8 @@ extension Tensor {
     /// A copy of positions `start ..< start+length` along `axis` (negative counts from the end).
     public func narrow(axis: Int, start: Int, length: Int) -> Tensor {
         let ax = axis < 0 ? axis + shape.count : axis
-        precondition(ax >= 0 && ax < shape.count, "narrow: axis \(axis) invalid for shape \(shape)")
-        precondition(start >= 0 && length > 0 && start + length <= shape[ax],
+        check(ax >= 0 && ax < shape.count, "narrow: axis \(axis) invalid for shape \(shape)")
+        check(start >= 0 && length > 0 && start + length <= shape[ax],
                      "narrow: range \(start)..<\(start + length) invalid for axis \(ax) of size \(shape[ax]) in \(shape)")
         var dims = shape
         dims[ax] = length
@@ -59,12 +59,12 @@ extension Tensor {
 
 /// Concatenates tensors along `axis`; all other dimensions must match.
 public func concat(_ tensors: [Tensor], axis: Int) -> Tensor {
-    precondition(!tensors.isEmpty, "concat: no tensors")
+    check(!tensors.isEmpty, "concat: no tensors")
     let first = tensors[0].shape
     let ax = axis < 0 ? axis + first.count : axis
-    precondition(ax >= 0 && ax < first.count, "concat: axis \(axis) invalid for shape \(first)")
+    check(ax >= 0 && ax < first.count, "concat: axis \(axis) invalid for shape \(first)")
     for t in tensors {
-        precondition(t.shape.count == first.count && (0..<first.count).allSatisfy { $0 == ax || t.shape[$0] == first[$0] },
+        check(t.shape.count == first.count && (0..<first.count).allSatisfy { $0 == ax || t.shape[$0] == first[$0] },
                      "concat: shapes \(tensors.map(\.shape)) differ outside axis \(ax)")
     }
     var dims = first

@@ -2,7 +2,7 @@ import Foundation
 
 /// HF rotary inverse frequencies `1 / theta^(2i/headDim)` for `i in 0..<headDim/2`, in Float32 as HF computes them.
 public func ropeInverseFrequencies(headDim: Int, theta: Float) -> [Float] {
-    precondition(headDim > 0 && headDim % 2 == 0, "ropeInverseFrequencies: headDim must be even and > 0, got \(headDim)")
+    check(headDim > 0 && headDim % 2 == 0, "ropeInverseFrequencies: headDim must be even and > 0, got \(headDim)")
     return (0..<(headDim / 2)).map { 1 / Foundation.pow(theta, Float(2 * $0) / Float(headDim)) }
 }
 
@@ -11,7 +11,7 @@ public func ropeInverseFrequencies(headDim: Int, theta: Float) -> [Float] {
 /// entries (scaled frequencies, e.g. Llama-3 rope scaling, are the caller's choice).
 public func rope(_ x: Tensor, heads: Int, headDim: Int, invFreq: [Float], offset: Int = 0) -> Tensor {
     let (b, t) = ropeCheck(x, heads: heads, headDim: headDim, invFreq: invFreq)
-    precondition(offset >= 0, "rope: negative position offset \(offset)")
+    check(offset >= 0, "rope: negative position offset \(offset)")
     let (c, s) = RoPEKernel.tables(positions: Array(offset..<(offset + t)), invFreq: invFreq)
     return ropeApply(x, RoPEConfig(batch: b, length: t, heads: heads, headDim: headDim, cos: c, sin: s, perBatchRow: false))
 }
@@ -20,17 +20,17 @@ public func rope(_ x: Tensor, heads: Int, headDim: Int, invFreq: [Float], offset
 /// (e.g. generation with left padding, where each row's real tokens start at position 0).
 public func rope(_ x: Tensor, heads: Int, headDim: Int, invFreq: [Float], positions: [Int]) -> Tensor {
     let (b, t) = ropeCheck(x, heads: heads, headDim: headDim, invFreq: invFreq)
-    precondition(positions.count == b * t, "rope: \(positions.count) positions for input \(x.shape) (need B·T = \(b * t))")
-    precondition(positions.allSatisfy { $0 >= 0 }, "rope: negative position")
+    check(positions.count == b * t, "rope: \(positions.count) positions for input \(x.shape) (need B·T = \(b * t))")
+    check(positions.allSatisfy { $0 >= 0 }, "rope: negative position")
     let (c, s) = RoPEKernel.tables(positions: positions, invFreq: invFreq)
     return ropeApply(x, RoPEConfig(batch: b, length: t, heads: heads, headDim: headDim, cos: c, sin: s, perBatchRow: true))
 }
 
 private func ropeCheck(_ x: Tensor, heads: Int, headDim: Int, invFreq: [Float]) -> (Int, Int) {
-    precondition(heads > 0 && headDim > 0 && headDim % 2 == 0, "rope: heads \(heads) must be > 0 and headDim \(headDim) even and > 0")
-    precondition(x.shape.count == 3 && x.shape[2] == heads * headDim,
+    check(heads > 0 && headDim > 0 && headDim % 2 == 0, "rope: heads \(heads) must be > 0 and headDim \(headDim) even and > 0")
+    check(x.shape.count == 3 && x.shape[2] == heads * headDim,
                  "rope: input \(x.shape) must be [B, T, heads·headDim] = [B, T, \(heads * headDim)]")
-    precondition(invFreq.count == headDim / 2, "rope: invFreq has \(invFreq.count) entries, need headDim/2 = \(headDim / 2)")
+    check(invFreq.count == headDim / 2, "rope: invFreq has \(invFreq.count) entries, need headDim/2 = \(headDim / 2)")
     return (x.shape[0], x.shape[1])
 }
 
@@ -53,17 +53,17 @@ private func ropeApply(_ x: Tensor, _ cfg: RoPEConfig) -> Tensor {
 public func causalAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, kvHeads: Int, headDim: Int,
                             queryOffset: Int = 0, leftPadding: [Int]? = nil, scale: Float? = nil) -> Tensor {
     let what = "causalAttention(q \(q.shape), k \(k.shape), v \(v.shape), heads \(heads), kvHeads \(kvHeads), headDim \(headDim))"
-    precondition(heads > 0 && kvHeads > 0 && headDim > 0 && heads % kvHeads == 0,
+    check(heads > 0 && kvHeads > 0 && headDim > 0 && heads % kvHeads == 0,
                  "\(what): heads must be a positive multiple of kvHeads and headDim > 0")
-    precondition(q.shape.count == 3 && q.shape[2] == heads * headDim, "\(what): q must be [B, Tq, \(heads * headDim)]")
-    precondition(k.shape.count == 3 && k.shape[0] == q.shape[0] && k.shape[2] == kvHeads * headDim,
+    check(q.shape.count == 3 && q.shape[2] == heads * headDim, "\(what): q must be [B, Tq, \(heads * headDim)]")
+    check(k.shape.count == 3 && k.shape[0] == q.shape[0] && k.shape[2] == kvHeads * headDim,
                  "\(what): k must be [B, Tk, \(kvHeads * headDim)] with B = \(q.shape[0])")
-    precondition(v.shape == k.shape, "\(what): v must have k's shape")
+    check(v.shape == k.shape, "\(what): v must have k's shape")
     let b = q.shape[0], tq = q.shape[1], tk = k.shape[1]
-    precondition(queryOffset >= 0 && queryOffset + tq <= tk,
+    check(queryOffset >= 0 && queryOffset + tq <= tk,
                  "\(what): queryOffset \(queryOffset) + Tq \(tq) exceeds the \(tk) keys")
     if let leftPadding {
-        precondition(leftPadding.count == b && leftPadding.allSatisfy { $0 >= 0 && $0 <= tk },
+        check(leftPadding.count == b && leftPadding.allSatisfy { $0 >= 0 && $0 <= tk },
                      "\(what): leftPadding \(leftPadding) must have B = \(b) entries in 0...\(tk)")
     }
     let cfg = AttentionConfig(batch: b, queryLength: tq, keyLength: tk, heads: heads, kvHeads: kvHeads, headDim: headDim,
@@ -117,11 +117,11 @@ public func crossEntropy(_ logits: Tensor, targets: [Int], ignoreIndex: Int = -1
 }
 
 private func checkTargets(_ logits: Tensor, _ targets: [Int32], _ ignore: Int32, op: String) -> (Int, Int) {
-    precondition(!logits.shape.isEmpty, "\(op): logits must be [..., V], got a scalar")
+    check(!logits.shape.isEmpty, "\(op): logits must be [..., V], got a scalar")
     let v = logits.shape[logits.shape.count - 1], rows = logits.count / v
-    precondition(targets.count == rows, "\(op): \(targets.count) targets for logits \(logits.shape) (need \(rows))")
+    check(targets.count == rows, "\(op): \(targets.count) targets for logits \(logits.shape) (need \(rows))")
     if let bad = targets.firstIndex(where: { $0 != ignore && ($0 < 0 || Int($0) >= v) }) {
-        preconditionFailure("\(op): target \(targets[bad]) at index \(bad) out of range 0..<\(v) (ignoreIndex \(ignore)) for logits \(logits.shape)")
+        fatalError("\(op): target \(targets[bad]) at index \(bad) out of range 0..<\(v) (ignoreIndex \(ignore)) for logits \(logits.shape)")
     }
     return (rows, v)
 }
