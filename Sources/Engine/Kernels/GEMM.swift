@@ -38,6 +38,9 @@ public enum GEMM {
         problem.run(kernel: GEMMMicroKernel.best, threads: threads)
     }
 
+    /// The micro-kernel `sgemm` runs on this CPU (e.g. `avx512-12x32`, `avx2-6x16`).
+    public static var kernelName: String { GEMMMicroKernel.best.name }
+
     /// `C = beta * C`, with `beta == 0` writing zeros without reading C.
     static func scale(_ c: UnsafeMutablePointer<Float>, m: Int, n: Int, ldc: Int, beta: Float) {
         if beta == 1 { return }
@@ -94,18 +97,23 @@ struct GEMMProblem: @unchecked Sendable {
             let j0 = chunkStart * nr
             let cols = min(n, (chunkStart + panels) * nr) - j0
 
-            // Pack this chunk of B: each thread packs a share of the panels for every depth block.
-            let packThreads = min(threads, panels)
-            Parallel.forEach(packThreads, threads: packThreads) { t in
-                let share = Parallel.range(t, of: packThreads, total: panels)
-                if share.isEmpty { return }
-                let jLo = share.lowerBound * nr, jHi = min(cols, share.upperBound * nr)
-                var p0 = 0
-                while p0 < k {
-                    let kc = min(kcMax, k - p0)
-                    GEMMPack.packB(b, ldb: ldb, trans: transB, p0: p0, kc: kc, j0: j0 + jLo, cols: jHi - jLo, nr: nr,
-                                   into: bPack + p0 * panels * nr + share.lowerBound * kc * nr)
-                    p0 += kc
+            // Pack this chunk of B, a few panels at a time. Threads claim work as they arrive, so a
+            // thread the OS starts late delays nothing.
+            let panelsPerPack = max(1, min(8, panels / (4 * threads)))
+            let packItems = (panels + panelsPerPack - 1) / panelsPerPack
+            let packClaim = GEMMWorkCounter(packItems)
+            let packThreads = min(threads, packItems)
+            Parallel.forEach(packThreads, threads: packThreads) { _ in
+                while let item = packClaim.next() {
+                    let first = item * panelsPerPack, last = min(panels, first + panelsPerPack)
+                    let jLo = first * nr, jHi = min(cols, last * nr)
+                    var p0 = 0
+                    while p0 < k {
+                        let kc = min(kcMax, k - p0)
+                        GEMMPack.packB(b, ldb: ldb, trans: transB, p0: p0, kc: kc, j0: j0 + jLo, cols: jHi - jLo, nr: nr,
+                                       into: bPack + p0 * panels * nr + first * kc * nr)
+                        p0 += kc
+                    }
                 }
             }
 
