@@ -38,6 +38,44 @@ public enum GEMM {
         problem.run(kernel: GEMMMicroKernel.best, threads: threads)
     }
 
+    /// `batch` independent products `C_i = alpha * op(A_i) · op(B_i) + beta * C_i`, where matrix `i`
+    /// starts `i * strideA` (`strideB`, `strideC`) elements after `a` (`b`, `c`); a stride of 0 shares
+    /// one operand across the batch (not allowed for C). Small products run whole on separate
+    /// threads, large ones one after another with all threads. Each `C_i` is bit-identical to what
+    /// `sgemm` gives for it alone.
+    public static func sgemmBatched(
+        transA: Bool, transB: Bool,
+        m: Int, n: Int, k: Int,
+        alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, strideA: Int,
+        b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
+        batch: Int,
+        threads: Int = Parallel.threads
+    ) {
+        precondition(batch >= 0, "sgemmBatched: negative batch \(batch)")
+        precondition(strideA >= 0 && strideB >= 0, "sgemmBatched: negative stride (strideA=\(strideA), strideB=\(strideB))")
+        precondition(threads > 0, "sgemmBatched: threads must be > 0, got \(threads)")
+        if batch == 0 || m == 0 || n == 0 { return }
+        precondition(batch == 1 || strideC >= (m - 1) * ldc + n,
+                     "sgemmBatched: strideC=\(strideC) makes the C matrices overlap (needs >= \((m - 1) * ldc + n))")
+        func one(_ i: Int, _ t: Int) {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                  a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+                  beta: beta, c: c + i * strideC, ldc: ldc, threads: t)
+        }
+        let workers = min(threads, batch)
+        if workers == 1 || m * n * k >= 4 * GEMMProblem.minParallelWork {
+            for i in 0..<batch { one(i, threads) }
+            return
+        }
+        let claim = GEMMWorkCounter(batch)
+        Parallel.forEach(workers, threads: workers) { _ in
+            while let i = claim.next() { one(i, 1) }
+        }
+    }
+
     /// The micro-kernel `sgemm` runs on this CPU (e.g. `avx512-12x32`, `avx2-6x16`).
     public static var kernelName: String { GEMMMicroKernel.best.name }
 
