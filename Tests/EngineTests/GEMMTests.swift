@@ -116,7 +116,7 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
     // Force threading and several packed-B chunks on a small problem.
     for kernel in GEMMMicroKernel.available {
         for (ta, tb) in [(false, true), (true, false)] {
-            let t = GEMMCase(m: 2 * kernel.mc + 11, n: 3 * kernel.nr + 7, k: kernel.kc + 9, transA: ta, transB: tb,
+            let t = GEMMCase(m: kernel.mc + 11, n: 2 * kernel.nr + 7, k: kernel.kc + 9, transA: ta, transB: tb,
                              alpha: 0.5, beta: 0.25, pad: 2, seed: 7)
             let serial = t.run(threads: 1, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
             let twoA = t.run(threads: 2, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
@@ -159,4 +159,50 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
         let e = GEMMCase(m: m, n: n, k: 3, transA: false, transB: false, beta: 0, seed: 8)
         #expect(e.run(threads: 2) == e.c)
     }
+}
+
+@Test func gemmBatchedMatchesSingleCalls() {
+    // Strided batch with a shared B (stride 0), padded strides, run in parallel over the batch.
+    let (m, n, k, batch) = (13, 37, 21, 5)
+    let lda = k + 1, ldb = k + 3, ldc = n + 2
+    let strideA = m * lda + 7, strideC = m * ldc + 5
+    var rng = SeededRandom(seed: 11)
+    let a = (0..<(batch * strideA)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+    let b = (0..<(n * ldb)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+    let c0 = (0..<(batch * strideC)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+    var batched = c0, single = c0
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            batched.withUnsafeMutableBufferPointer { pc in
+                GEMM.sgemmBatched(transA: false, transB: true, m: m, n: n, k: k, alpha: 0.5,
+                                  a: pa.baseAddress!, lda: lda, strideA: strideA, b: pb.baseAddress!, ldb: ldb, strideB: 0,
+                                  beta: 2, c: pc.baseAddress!, ldc: ldc, strideC: strideC, batch: batch, threads: 2)
+            }
+            single.withUnsafeMutableBufferPointer { pc in
+                for i in 0..<batch {
+                    GEMM.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 0.5,
+                               a: pa.baseAddress! + i * strideA, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                               beta: 2, c: pc.baseAddress! + i * strideC, ldc: ldc, threads: 1)
+                }
+            }
+        }
+    }
+    #expect(batched == single)
+    // Entry 3 against the Float64 reference.
+    var worst = 0.0
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0, mag = 0.0
+            for p in 0..<k {
+                let t = Double(a[3 * strideA + i * lda + p]) * Double(b[j * ldb + p])
+                sum += t; mag += abs(t)
+            }
+            let prior = 2 * Double(c0[3 * strideC + i * ldc + j])
+            let got = Double(batched[3 * strideC + i * ldc + j])
+            worst = max(worst, abs(got - (0.5 * sum + prior)) / (0.5 * mag + abs(prior)))
+        }
+    }
+    #expect(worst <= tolerance(k))
+    // Bytes between the C matrices are left alone.
+    #expect(batched[m * ldc + 2] == c0[m * ldc + 2])
 }

@@ -38,6 +38,47 @@ public enum GEMM {
         problem.run(kernel: GEMMMicroKernel.best, threads: threads)
     }
 
+    /// `batch` independent products `C_i = alpha * op(A_i) · op(B_i) + beta * C_i`, where matrix `i`
+    /// starts `i * strideA` (`strideB`, `strideC`) elements after `a` (`b`, `c`); a stride of 0 shares
+    /// one operand across the batch (not allowed for C). Small products run whole on separate
+    /// threads, large ones one after another with all threads. Each `C_i` is bit-identical to what
+    /// `sgemm` gives for it alone.
+    public static func sgemmBatched(
+        transA: Bool, transB: Bool,
+        m: Int, n: Int, k: Int,
+        alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, strideA: Int,
+        b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
+        batch: Int,
+        threads: Int = Parallel.threads
+    ) {
+        precondition(batch >= 0, "sgemmBatched: negative batch \(batch)")
+        precondition(strideA >= 0 && strideB >= 0, "sgemmBatched: negative stride (strideA=\(strideA), strideB=\(strideB))")
+        precondition(threads > 0, "sgemmBatched: threads must be > 0, got \(threads)")
+        if batch == 0 || m == 0 || n == 0 { return }
+        precondition(batch == 1 || strideC >= (m - 1) * ldc + n,
+                     "sgemmBatched: strideC=\(strideC) makes the C matrices overlap (needs >= \((m - 1) * ldc + n))")
+        func one(_ i: Int, _ t: Int) {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                  a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+                  beta: beta, c: c + i * strideC, ldc: ldc, threads: t)
+        }
+        let workers = min(threads, batch)
+        if workers == 1 || m * n * k >= 4 * GEMMProblem.minParallelWork {
+            for i in 0..<batch { one(i, threads) }
+            return
+        }
+        let claim = GEMMWorkCounter(batch)
+        Parallel.forEach(workers, threads: workers) { _ in
+            while let i = claim.next() { one(i, 1) }
+        }
+    }
+
+    /// The micro-kernel `sgemm` runs on this CPU (e.g. `avx512-12x32`, `avx2-6x16`).
+    public static var kernelName: String { GEMMMicroKernel.best.name }
+
     /// `C = beta * C`, with `beta == 0` writing zeros without reading C.
     static func scale(_ c: UnsafeMutablePointer<Float>, m: Int, n: Int, ldc: Int, beta: Float) {
         if beta == 1 { return }
@@ -94,18 +135,23 @@ struct GEMMProblem: @unchecked Sendable {
             let j0 = chunkStart * nr
             let cols = min(n, (chunkStart + panels) * nr) - j0
 
-            // Pack this chunk of B: each thread packs a share of the panels for every depth block.
-            let packThreads = min(threads, panels)
-            Parallel.forEach(packThreads, threads: packThreads) { t in
-                let share = Parallel.range(t, of: packThreads, total: panels)
-                if share.isEmpty { return }
-                let jLo = share.lowerBound * nr, jHi = min(cols, share.upperBound * nr)
-                var p0 = 0
-                while p0 < k {
-                    let kc = min(kcMax, k - p0)
-                    GEMMPack.packB(b, ldb: ldb, trans: transB, p0: p0, kc: kc, j0: j0 + jLo, cols: jHi - jLo, nr: nr,
-                                   into: bPack + p0 * panels * nr + share.lowerBound * kc * nr)
-                    p0 += kc
+            // Pack this chunk of B, a few panels at a time. Threads claim work as they arrive, so a
+            // thread the OS starts late delays nothing.
+            let panelsPerPack = max(1, min(8, panels / (4 * threads)))
+            let packItems = (panels + panelsPerPack - 1) / panelsPerPack
+            let packClaim = GEMMWorkCounter(packItems)
+            let packThreads = min(threads, packItems)
+            Parallel.forEach(packThreads, threads: packThreads) { _ in
+                while let item = packClaim.next() {
+                    let first = item * panelsPerPack, last = min(panels, first + panelsPerPack)
+                    let jLo = first * nr, jHi = min(cols, last * nr)
+                    var p0 = 0
+                    while p0 < k {
+                        let kc = min(kcMax, k - p0)
+                        GEMMPack.packB(b, ldb: ldb, trans: transB, p0: p0, kc: kc, j0: j0 + jLo, cols: jHi - jLo, nr: nr,
+                                       into: bPack + p0 * panels * nr + first * kc * nr)
+                        p0 += kc
+                    }
                 }
             }
 

@@ -14,6 +14,28 @@ enum GEMMPack {
     ) {
         var panel = dst
         var i = 0
+        if trans && (mr == 6 || mr == 12) {
+            // Walk each stored row of A once across all full panels: far fewer pages and cache
+            // lines in flight than one panel at a time.
+            let full = rows / mr
+            if full > 0 {
+                var src = a + p0 * lda + i0
+                for p in 0..<kc {
+                    var s = src, d = dst + p * mr
+                    for _ in 0..<full {
+                        if mr == 12 {
+                            copy8(s, d); copy4(s + 8, d + 8)
+                        } else {
+                            copy4(s, d); d[4] = s[4]; d[5] = s[5]
+                        }
+                        s += mr; d += kc * mr
+                    }
+                    src += lda
+                }
+                i = full * mr
+                panel = dst + full * kc * mr
+            }
+        }
         while i < rows {
             let h = min(mr, rows - i)
             if trans {
@@ -98,6 +120,16 @@ enum GEMMPack {
             panel += kc * nr
             j += nr
         }
+    }
+
+    @inline(__always)
+    static func copy8(_ s: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(d).storeBytes(of: UnsafeRawPointer(s).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    static func copy4(_ s: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(d).storeBytes(of: UnsafeRawPointer(s).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
     }
 
     /// Copies `count` floats (a multiple of 8 in the hot cases) with 8-wide moves.
