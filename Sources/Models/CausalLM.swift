@@ -171,6 +171,9 @@ public final class CausalLM {
     public let lmHead: Tensor
     /// RoPE inverse frequencies with the config's scaling.
     public let ropeInverseFrequencies: [Float]
+    /// Files saved alongside the weights (tokenizer, generation config): those of the
+    /// checkpoint this model was loaded from, unless set otherwise.
+    public var companionFiles: [URL] = []
     private let byName: [String: Tensor]
 
     /// Builds the model from parameters named as `config.parameterSpecs` (any order; each must
@@ -223,6 +226,7 @@ public final class CausalLM {
     public convenience init(directory: URL) throws {
         let checkpoint = try Checkpoint(directory: directory)
         try self.init(config: checkpoint.config, parameters: checkpoint.loadParameters())
+        companionFiles = checkpoint.companionFiles
     }
 
     /// Parameters named as in HF checkpoints, in `config.parameterSpecs` order (a tied
@@ -244,7 +248,9 @@ public final class CausalLM {
 
     /// An independent copy with the same parameter values (e.g. the frozen reference of NPO).
     public func copy() throws -> CausalLM {
-        try CausalLM(config: config, parameters: parameterValues())
+        let twin = try CausalLM(config: config, parameters: parameterValues())
+        twin.companionFiles = companionFiles
+        return twin
     }
 
     /// The parameter with checkpoint name `name`.
@@ -255,11 +261,12 @@ public final class CausalLM {
         namedParameters.map { NamedTensor(name: $0.name, shape: $0.tensor.shape, values: $0.tensor.toArray()) }
     }
 
-    /// Writes an HF checkpoint directory (see `Checkpoint.save`).
+    /// Writes an HF checkpoint directory (see `Checkpoint.save`), with `companionFiles`
+    /// (default: `self.companionFiles`) copied beside the weights.
     public func save(to directory: URL, dtype: SafetensorsDType = .F32, maxShardBytes: Int? = nil,
-                     companionFiles: [URL] = []) throws {
+                     companionFiles: [URL]? = nil) throws {
         try Checkpoint.save(config: config, parameters: parameterValues(), to: directory, dtype: dtype,
-                            maxShardBytes: maxShardBytes, companionFiles: companionFiles)
+                            maxShardBytes: maxShardBytes, companionFiles: companionFiles ?? self.companionFiles)
     }
 
     // MARK: Forward

@@ -18,15 +18,16 @@ public struct GenerationOptions: Sendable, Equatable {
     public var topP: Float?
     /// Seed of the sampling stream (one stream for the whole batch).
     public var seed: UInt64
-    /// Stop a row when it produces one of these (the token is kept in the output).
-    public var eosTokenIds: Set<Int>
+    /// Stop a row when it produces one of these (the token is kept in the output); nil means
+    /// the config's `eos_token_id`, as HF `generate` does. Pass `[]` to never stop early.
+    public var eosTokenIds: Set<Int>?
     /// Stop a row when its decoded continuation contains one of these (needs a decoder).
     public var stopStrings: [String]
     /// Token fed for padding (masked, never attended to).
     public var padTokenId: Int
 
     public init(maxNewTokens: Int = 32, temperature: Float = 0, topK: Int? = nil, topP: Float? = nil, seed: UInt64 = 0,
-                eosTokenIds: Set<Int> = [], stopStrings: [String] = [], padTokenId: Int = 0) {
+                eosTokenIds: Set<Int>? = nil, stopStrings: [String] = [], padTokenId: Int = 0) {
         self.maxNewTokens = maxNewTokens
         self.temperature = temperature
         self.topK = topK
@@ -86,6 +87,7 @@ extension CausalLM {
             var logits = self.logits(ids, batch: batch, length: width, cache: cache, lastOnly: true)
             var rng = SeededRandom(seed: options.seed)
             var done = [Bool](repeating: false, count: batch)
+            let eos = options.eosTokenIds ?? Set(config.eosTokenIds)
             let vocab = config.vocabSize
             for step in 0..<options.maxNewTokens {
                 var next = [Int32](repeating: Int32(options.padTokenId), count: batch)
@@ -95,7 +97,7 @@ extension CausalLM {
                         let token = Self.pick(row, options: options, rng: &rng)
                         next[b] = Int32(token)
                         results[b].tokens.append(token)
-                        if options.eosTokenIds.contains(token) {
+                        if eos.contains(token) {
                             results[b].stopReason = .eos(token)
                             done[b] = true
                         } else if let decoder, !options.stopStrings.isEmpty {

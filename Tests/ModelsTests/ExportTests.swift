@@ -48,5 +48,11 @@ import Testing
             let text = try String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8)
             #expect(text.contains(config.architecture.hfClassName))
         }
+        // A model loaded from a checkpoint saves its tokenizer / generation files along.
+        let loaded = try CausalLM(directory: Fixtures.url("llama_linear"))
+        let dir = root.appendingPathComponent("llama_linear_resaved")
+        try loaded.copy().save(to: dir)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("generation_config.json").path))
+        #expect(try CausalLM(directory: dir).parameterValues() == loaded.parameterValues())
     }
 }

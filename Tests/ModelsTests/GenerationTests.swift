@@ -38,7 +38,7 @@ struct BracketDecoder: TokenTextDecoder {
     @Test func seededSamplingIsReproducible() throws {
         let model = try CausalLM(directory: Fixtures.url("llama_linear"))
         let prompts = [[5, 9, 12], [40]]
-        let o = GenerationOptions(maxNewTokens: 12, temperature: 1.5, topK: 20, topP: 0.95, seed: 42)
+        let o = GenerationOptions(maxNewTokens: 12, temperature: 1.5, topK: 20, topP: 0.95, seed: 42, eosTokenIds: [])
         let a = try model.generate(prompts: prompts, options: o)
         #expect(try model.generate(prompts: prompts, options: o) == a)
         var other = o
@@ -62,7 +62,7 @@ struct BracketDecoder: TokenTextDecoder {
 
         let stop = "<\(ref.newTokens[1][4])>"
         let firstHit = ref.newTokens[1].firstIndex(of: ref.newTokens[1][4])!
-        let s = try model.generate(prompts: [ref.prompts[1]], options: GenerationOptions(maxNewTokens: 32, stopStrings: [stop]),
+        let s = try model.generate(prompts: [ref.prompts[1]], options: GenerationOptions(maxNewTokens: 32, eosTokenIds: [], stopStrings: [stop]),
                                    decoder: BracketDecoder())
         #expect(s[0].tokens == Array(ref.newTokens[1].prefix(firstHit + 1)) && s[0].stopReason == .stopString(stop))
     }
@@ -84,6 +84,14 @@ struct BracketDecoder: TokenTextDecoder {
         fails([[1]], GenerationOptions(topP: 1.5), "topP")
         fails([[1]], GenerationOptions(stopStrings: ["x"]), "decoder")
         #expect(try model.generate(prompts: [[1, 2]], options: GenerationOptions(maxNewTokens: 0))[0].tokens.isEmpty)
+        // Without explicit EOS ids the config's eos_token_id applies.
+        let free = try model.generate(prompts: [[7, 8]], options: GenerationOptions(maxNewTokens: 10, eosTokenIds: []))[0].tokens
+        var config = model.config
+        config.eosTokenIds = [free[3]]
+        let k = free.firstIndex(of: free[3])!
+        let withEOS = try CausalLM(config: config, parameters: model.parameterValues())
+        let byConfig = try withEOS.generate(prompts: [[7, 8]], options: GenerationOptions(maxNewTokens: 10))[0]
+        #expect(byConfig.tokens == Array(free.prefix(k + 1)) && byConfig.stopReason == .eos(free[3]))
         #expect(try model.generate(prompts: []).isEmpty)
     }
 }

@@ -207,7 +207,7 @@ struct Generate: ParsableCommand {
         default:
             throw ValidationError("give exactly one of --prompt and --prompt-ids")
         }
-        var eos = Set(lm.config.eosTokenIds)
+        var eos = Set(lm.config.eosTokenIds)  // HF: the config's EOS, plus the tokenizer's
         if let tokenizer { eos.formUnion(tokenizer.eosTokenIDs) }
         let options = GenerationOptions(maxNewTokens: maxNewTokens, temperature: temperature, topK: topK, topP: topP,
                                         seed: seed, eosTokenIds: eos, stopStrings: stopStrings)
