@@ -59,16 +59,22 @@ struct BenchTrain: ParsableCommand {
         var optimizer = BenchAdamW(parameters: params)
         var rng = SeededRandom(seed: 2)
         var times: [Double] = []
+        var phases: [[Double]] = [[], [], []]  // forward, backward, optimizer
         var lastLoss: Float = .nan
         for step in 0...steps {
             let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(config.vocabSize)) }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let (loss, _) = model.loss(ids, labels: ids, batch: b, length: t)
+            let tf = DispatchTime.now().uptimeNanoseconds
             loss.backward()
+            let tb = DispatchTime.now().uptimeNanoseconds
             optimizer.step()
             lastLoss = loss.item()
             let t1 = DispatchTime.now().uptimeNanoseconds
-            if step > 0 { times.append(Double(t1 - t0) / 1e9) }
+            if step > 0 {
+                times.append(Double(t1 - t0) / 1e9)
+                for (i, (a, z)) in [(t0, tf), (tf, tb), (tb, t1)].enumerated() { phases[i].append(Double(z - a) / 1e9) }
+            }
         }
         let total = times.reduce(0, +)
         let tokens = Double(b * t * steps)
@@ -78,15 +84,19 @@ struct BenchTrain: ParsableCommand {
         let gflops = tokPerS * flopsPerToken / 1e9
         let rss = Self.peakRSSMiB()
         let sorted = times.sorted()
+        let median = phases.map { $0.sorted()[$0.count / 2] }
         if json {
             print("{\"preset\":\"\(p.rawValue)\",\"batch\":\(b),\"seq\":\(t),\"steps\":\(steps),\"threads\":\(Parallel.threads),"
                   + "\"parameters\":\(config.parameterCount),\"tokens_per_s\":\(String(format: "%.1f", tokPerS)),"
                   + "\"gflops\":\(String(format: "%.2f", gflops)),\"median_step_s\":\(String(format: "%.4f", sorted[sorted.count / 2])),"
+                  + "\"forward_s\":\(String(format: "%.4f", median[0])),\"backward_s\":\(String(format: "%.4f", median[1])),"
+                  + "\"optimizer_s\":\(String(format: "%.4f", median[2])),"
                   + "\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"last_loss\":\(String(format: "%.4f", lastLoss))}")
         } else {
             print("preset \(p.rawValue): \(config.parameterCount) parameters, batch \(b) × seq \(t), \(Parallel.threads) threads")
             print(String(format: "%d steps: %.1f tokens/s, %.1f GFLOP/s, median step %.3f s, peak RSS %.0f MiB, last loss %.4f",
                          steps, tokPerS, gflops, sorted[sorted.count / 2], rss, lastLoss))
+            print(String(format: "median forward %.3f s, backward %.3f s, AdamW %.3f s", median[0], median[1], median[2]))
         }
     }
 
