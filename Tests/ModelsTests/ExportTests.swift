@@ -47,11 +47,25 @@ import Testing
             #expect(again == logits)
             let text = try String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8)
             #expect(text.contains(config.architecture.hfClassName))
+
+            // The same model stored as BF16, sharded: logits of the rounded weights.
+            let bfDir = root.appendingPathComponent(name + "_bf16")
+            try model.save(to: bfDir, dtype: .BF16, maxShardBytes: 8_000)
+            let rounded = try CausalLM(directory: bfDir)
+            #expect(try Checkpoint(directory: bfDir).files.count > 1)
+            let bfLogits = Autograd.withNoGrad { rounded.logits(ids, batch: 2, length: 12).toArray() }
+            #expect(bfLogits != logits && zip(bfLogits, logits).allSatisfy { abs($0 - $1) < 0.1 })
+            let bfRecord: [String: Any] = ["input_ids": record["input_ids"]!, "logits": bfLogits.map(Double.init)]
+            try JSONSerialization.data(withJSONObject: bfRecord).write(to: bfDir.appendingPathComponent("palimpsest_logits.json"))
         }
         // A model loaded from a checkpoint saves its tokenizer / generation files along.
         let loaded = try CausalLM(directory: Fixtures.url("llama_linear"))
         let dir = root.appendingPathComponent("llama_linear_resaved")
         try loaded.copy().save(to: dir)
+        let ids: [Int32] = (0..<16).map { Int32(($0 * 7 + 3) % 96) }
+        let logits = Autograd.withNoGrad { loaded.logits(ids, batch: 1, length: 16).toArray() }
+        try JSONSerialization.data(withJSONObject: ["input_ids": [ids.map(Int.init)], "logits": logits.map(Double.init)] as [String: Any])
+            .write(to: dir.appendingPathComponent("palimpsest_logits.json"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("generation_config.json").path))
         #expect(try CausalLM(directory: dir).parameterValues() == loaded.parameterValues())
     }

@@ -2,8 +2,10 @@
 """Reference fixtures for Tests/ModelsTests (run with /work/venv/bin/python).
 
     model_fixtures.py              write the fixtures into Tests/ModelsTests/Fixtures/
-    model_fixtures.py verify DIR   load a checkpoint Palimpsest wrote into DIR with transformers and
-                                   compare its logits with DIR/palimpsest_logits.json
+    model_fixtures.py verify DIR.. load checkpoints Palimpsest wrote with transformers and compare
+                                   their logits with DIR/palimpsest_logits.json. The directories come from
+                                   PALIMPSEST_EXPORT_DIR=/tmp/px swift test --filter ExportTests
+                                   (then: model_fixtures.py verify /tmp/px/*)
 
 Each fixture model is a tiny random HF checkpoint saved with save_pretrained (safetensors), plus
   NAME.reference.json          input ids, attention mask, labels, loss, greedy generation
@@ -168,7 +170,7 @@ def verify(directory):
 
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "verify":
-        sys.exit(0 if all(verify(d) for d in sys.argv[2:]) else 1)
+        sys.exit(0 if all([verify(d) for d in sys.argv[2:]]) else 1)
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     for i, (name, (cls, config)) in enumerate(MODELS.items()):
