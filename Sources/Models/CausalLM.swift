@@ -178,11 +178,10 @@ public final class CausalLM {
 
     /// Builds the model from parameters named as `config.parameterSpecs` (any order; each must
     /// be present with its shape).
-    public init(config: ModelConfig, parameters: [NamedTensor]) throws {
+    public convenience init(config: ModelConfig, parameters: [NamedTensor]) throws {
         try config.validate()
-        self.config = config
-        var tensors: [String: Tensor] = [:]
         let given = Dictionary(parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var tensors: [String: Tensor] = [:]
         for spec in config.parameterSpecs {
             guard let p = given[spec.name] else {
                 throw ModelIOError(.missingTensor, file: "<parameters>", "parameter \"\(spec.name)\" (shape \(spec.shape)) is missing")
@@ -190,13 +189,33 @@ public final class CausalLM {
             guard p.shape == spec.shape else {
                 throw ModelIOError(.shapeMismatch, file: "<parameters>", "parameter \"\(spec.name)\": config implies shape \(spec.shape), found \(p.shape)")
             }
-            let t = Tensor(p.values, shape: p.shape, requiresGrad: true)
-            t.name = spec.name
-            tensors[spec.name] = t
+            tensors[spec.name] = Tensor(p.values, shape: p.shape)
         }
         if let extra = parameters.first(where: { tensors[$0.name] == nil && !Checkpoint.isIgnorable($0.name)
                                                    && !($0.name == "lm_head.weight" && config.tieWordEmbeddings) }) {
             throw ModelIOError(.unexpectedTensor, file: "<parameters>", "\"\(extra.name)\" is not a parameter of this config")
+        }
+        self.init(config: config, tensors: tensors)
+    }
+
+    /// Loads a validated checkpoint, converting each tensor straight into its parameter.
+    public convenience init(checkpoint: Checkpoint) throws {
+        var tensors: [String: Tensor] = [:]
+        for spec in checkpoint.config.parameterSpecs {
+            let t = Tensor(zeros: spec.shape)
+            try t.withUnsafeMutableBufferPointer { try checkpoint.read(spec.name, into: $0) }
+            tensors[spec.name] = t
+        }
+        self.init(config: checkpoint.config, tensors: tensors)
+        companionFiles = checkpoint.companionFiles
+    }
+
+    /// `tensors` holds exactly `config.parameterSpecs`, validated by the caller.
+    private init(config: ModelConfig, tensors: [String: Tensor]) {
+        self.config = config
+        for (name, t) in tensors {
+            t.name = name
+            t.requiresGrad = true
         }
         byName = tensors
         func linear(_ name: String) -> Linear { Linear(weight: tensors[name + ".weight"]!, bias: tensors[name + ".bias"]) }
@@ -224,9 +243,7 @@ public final class CausalLM {
 
     /// Loads an HF checkpoint directory.
     public convenience init(directory: URL) throws {
-        let checkpoint = try Checkpoint(directory: directory)
-        try self.init(config: checkpoint.config, parameters: checkpoint.loadParameters())
-        companionFiles = checkpoint.companionFiles
+        try self.init(checkpoint: Checkpoint(directory: directory))
     }
 
     /// Parameters named as in HF checkpoints, in `config.parameterSpecs` order (a tied
