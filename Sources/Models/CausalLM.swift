@@ -352,17 +352,58 @@ public final class CausalLM {
     }
 
     /// Mean next-token cross-entropy over the labels that are not `-100`, as HF computes `loss`
-    /// from `labels` (shifted inside). Returns the scalar loss and the logits.
-    public func loss(_ ids: [Int32], labels: [Int32], batch: Int, length: Int) -> (loss: Tensor, logits: Tensor) {
-        let logits = logits(ids, batch: batch, length: length)
+    /// from `labels` (shifted inside). NaN when every label is ignored, as PyTorch.
+    ///
+    /// Only positions with a target go through `lm_head`, so prompt tokens, padding and the
+    /// last position cost nothing there (with a large vocabulary, most of the logits' memory).
+    public func loss(_ ids: [Int32], labels: [Int32], batch: Int, length: Int) -> Tensor {
         let targets = Self.shiftedTargets(labels, batch: batch, length: length)
-        return (crossEntropy(logits, targets: targets), logits)
+        let hidden = hiddenStates(ids, batch: batch, length: length, leftPadding: nil, cache: nil)
+        guard let (rows, kept, _) = Self.selectTargetRows(hidden, targets) else {
+            return crossEntropy(linear(hidden, weight: lmHead), targets: targets)
+        }
+        return crossEntropy(linear(rows, weight: lmHead), targets: kept)
     }
 
     /// Per-token log-likelihoods `[B, T]`: entry t is `log p(labels[t+1] | tokens ≤ t)`, and 0
-    /// where that label is `-100` (and at the last position). Differentiable.
+    /// where that label is `-100` (and at the last position). Differentiable; like `loss`, only
+    /// positions with a target go through `lm_head`.
     public func tokenLogProbs(_ ids: [Int32], labels: [Int32], batch: Int, length: Int) -> Tensor {
-        let logits = logits(ids, batch: batch, length: length)
-        return logSoftmaxGather(logits, targets: Self.shiftedTargets(labels, batch: batch, length: length))
+        let targets = Self.shiftedTargets(labels, batch: batch, length: length)
+        let hidden = hiddenStates(ids, batch: batch, length: length, leftPadding: nil, cache: nil)
+        guard let (rows, kept, runs) = Self.selectTargetRows(hidden, targets) else {
+            return logSoftmaxGather(linear(hidden, weight: lmHead), targets: targets)
+        }
+        let lp = logSoftmaxGather(linear(rows, weight: lmHead), targets: kept)  // [n]
+        // Scatter back: the kept runs in order, zeros (constants) in the gaps.
+        var pieces: [Tensor] = []
+        var cursor = 0, used = 0
+        for run in runs {
+            if run.lowerBound > cursor { pieces.append(Tensor(zeros: [run.lowerBound - cursor])) }
+            pieces.append(lp.rows(used..<(used + run.count)))
+            used += run.count
+            cursor = run.upperBound
+        }
+        if cursor < targets.count { pieces.append(Tensor(zeros: [targets.count - cursor])) }
+        return (pieces.count == 1 ? pieces[0] : concat(pieces, axis: 0)).reshaped([batch, length])
+    }
+
+    /// The rows of `hidden: [B, T, D]` whose target is not -100, as `[n, D]`, with their targets
+    /// and the runs of flat positions they came from; nil when every row or no row has a target
+    /// (then the full tensor is as cheap).
+    static func selectTargetRows(_ hidden: Tensor, _ targets: [Int32]) -> (Tensor, [Int32], [Range<Int>])? {
+        var runs: [Range<Int>] = []
+        var i = 0
+        while i < targets.count {
+            if targets[i] == -100 { i += 1; continue }
+            let start = i
+            while i < targets.count, targets[i] != -100 { i += 1 }
+            runs.append(start..<i)
+        }
+        let kept = targets.filter { $0 != -100 }
+        if kept.isEmpty || kept.count == targets.count { return nil }
+        let flat = hidden.reshaped([targets.count, hidden.shape[hidden.shape.count - 1]])
+        let pieces = runs.map { flat.rows($0) }
+        return (pieces.count == 1 ? pieces[0] : concat(pieces, axis: 0), kept, runs)
     }
 }

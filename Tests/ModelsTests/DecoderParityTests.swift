@@ -42,7 +42,8 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
     func logitsLossAndGradientsMatchTransformers(_ name: String) throws {
         let ref = try ModelReference(name)
         let model = try CausalLM(directory: Fixtures.url(name))
-        let (loss, logits) = model.loss(ref.ids, labels: ref.labels, batch: ref.batch, length: ref.length)
+        let logits = Autograd.withNoGrad { model.logits(ref.ids, batch: ref.batch, length: ref.length) }
+        let loss = model.loss(ref.ids, labels: ref.labels, batch: ref.batch, length: ref.length)
         let want = try ref.tensors.floats("logits")
         let got = logits.toArray()
         #expect(logits.shape == [ref.batch, ref.length, model.config.vocabSize])
@@ -63,6 +64,18 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
             let wantGrad = try ref.tensors.floats("grad." + pname)
             let err = relativeError(g.toArray(), wantGrad)
             #expect(err <= 1e-3, "\(name): gradient of \(pname) relative error \(err)")
+        }
+
+        // Per-token log-likelihoods give the same value and gradient: Σ logp = −count · loss.
+        for (_, p) in model.namedParameters { p.zeroGrad() }
+        let lp = model.tokenLogProbs(ref.ids, labels: ref.labels, batch: ref.batch, length: ref.length)
+        let count = Float(CausalLM.shiftedTargets(ref.labels, batch: ref.batch, length: ref.length).filter { $0 != -100 }.count)
+        #expect(lp.shape == [ref.batch, ref.length])
+        #expect(abs(-lp.toArray().reduce(0, +) / count - ref.loss) <= 1e-5)
+        lp.sum().backward()
+        for (pname, p) in model.namedParameters {
+            let err = relativeError(p.grad!.toArray().map { -$0 / count }, try ref.tensors.floats("grad." + pname))
+            #expect(err <= 1e-3, "\(name): gradient of \(pname) through tokenLogProbs, relative error \(err)")
         }
     }
 

@@ -112,7 +112,7 @@ struct BracketDecoder: TokenTextDecoder {
         lp.sum().backward()
         let g = model.embedTokens.grad!.toArray()
         model.embedTokens.zeroGrad()
-        let (loss, _) = model.loss(ref.ids, labels: ref.labels, batch: ref.batch, length: ref.length)
+        let loss = model.loss(ref.ids, labels: ref.labels, batch: ref.batch, length: ref.length)
         loss.backward()
         let h = model.embedTokens.grad!.toArray().map { -$0 * Float(counted) }
         #expect(relativeError(g, h) < 1e-5)
@@ -159,7 +159,7 @@ struct BracketDecoder: TokenTextDecoder {
         let ids: [Int32] = (0..<32).map { Int32(($0 * 5) % 64) }
         var losses: [Float] = []
         for _ in 0..<5 {
-            let (loss, _) = model.loss(ids, labels: ids, batch: 2, length: 16)
+            let loss = model.loss(ids, labels: ids, batch: 2, length: 16)
             losses.append(loss.item())
             loss.backward()
             for (_, p) in model.namedParameters {

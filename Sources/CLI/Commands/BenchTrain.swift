@@ -64,7 +64,7 @@ struct BenchTrain: ParsableCommand {
         for step in 0...steps {
             let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(config.vocabSize)) }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let (loss, _) = model.loss(ids, labels: ids, batch: b, length: t)
+            let loss = model.loss(ids, labels: ids, batch: b, length: t)
             let tf = DispatchTime.now().uptimeNanoseconds
             loss.backward()
             let tb = DispatchTime.now().uptimeNanoseconds
