@@ -11,8 +11,8 @@ struct ModelReference {
     let prompts: [[Int]], newTokens: [[Int]], maxNewTokens: Int
     let tensors: SafetensorsFile
 
-    init(_ name: String) throws {
-        let json = try Fixtures.json("\(name).reference.json")
+    init(_ name: String, root: URL = Fixtures.root) throws {
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("\(name).reference.json"))) as! [String: Any]
         let ids = json["input_ids"] as! [[Int]]
         batch = ids.count
         length = ids[0].count
@@ -24,7 +24,7 @@ struct ModelReference {
         prompts = gen["prompts"] as! [[Int]]
         newTokens = gen["new_tokens"] as! [[Int]]
         maxNewTokens = gen["max_new_tokens"] as! Int
-        tensors = try SafetensorsFile(url: Fixtures.url("\(name).reference.safetensors"))
+        tensors = try SafetensorsFile(url: root.appendingPathComponent("\(name).reference.safetensors"))
     }
 }
 
@@ -40,8 +40,13 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
 @Suite struct DecoderParityTests {
     @Test(arguments: Fixtures.modelNames)
     func logitsLossAndGradientsMatchTransformers(_ name: String) throws {
-        let ref = try ModelReference(name)
-        let model = try CausalLM(directory: Fixtures.url(name))
+        try Self.checkForwardBackward(name, root: Fixtures.root)
+    }
+
+    /// Logits (real positions), loss, every gradient, and tokenLogProbs against the reference.
+    static func checkForwardBackward(_ name: String, root: URL) throws {
+        let ref = try ModelReference(name, root: root)
+        let model = try CausalLM(directory: root.appendingPathComponent(name))
         let logits = Autograd.withNoGrad { model.logits(ref.ids, batch: ref.batch, length: ref.length) }
         let loss = model.loss(ref.ids, labels: ref.labels, batch: ref.batch, length: ref.length)
         let want = try ref.tensors.floats("logits")
@@ -81,8 +86,12 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
 
     @Test(arguments: Fixtures.modelNames)
     func greedyGenerationMatchesTransformers(_ name: String) throws {
-        let ref = try ModelReference(name)
-        let model = try CausalLM(directory: Fixtures.url(name))
+        try Self.checkGreedy(name, root: Fixtures.root)
+    }
+
+    static func checkGreedy(_ name: String, root: URL) throws {
+        let ref = try ModelReference(name, root: root)
+        let model = try CausalLM(directory: root.appendingPathComponent(name))
         let results = try model.generate(prompts: ref.prompts, options: GenerationOptions(maxNewTokens: ref.maxNewTokens, eosTokenIds: []))
         #expect(results.map(\.tokens) == ref.newTokens)
         #expect(results.allSatisfy { $0.stopReason == .maxNewTokens })

@@ -2,6 +2,9 @@
 """Reference fixtures for Tests/ModelsTests (run with /work/venv/bin/python).
 
     model_fixtures.py              write the fixtures into Tests/ModelsTests/Fixtures/
+    model_fixtures.py large DIR    write larger models (hidden 512-896, 4 heads of 128 ...) the same way into DIR,
+                                   for a one-off check at real GEMM sizes (not committed):
+                                   PALIMPSEST_PARITY_DIR=DIR swift test -c release --filter DecoderParityTests
     model_fixtures.py verify DIR.. load checkpoints Palimpsest wrote with transformers and compare
                                    their logits with DIR/palimpsest_logits.json. The directories come from
                                    PALIMPSEST_EXPORT_DIR=/tmp/px swift test --filter ExportTests
@@ -56,7 +59,21 @@ GEN_NEW = 32
 PAD = 0
 
 
-def randomize(model, seed):
+LARGE = {
+    "large_llama3": (LlamaForCausalLM, LlamaConfig(
+        vocab_size=1000, hidden_size=512, intermediate_size=1408, num_hidden_layers=2, num_attention_heads=8,
+        num_key_value_heads=4, rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=False,
+        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 64},
+        bos_token_id=1, eos_token_id=2, max_position_embeddings=2048)),
+    "large_qwen2": (Qwen2ForCausalLM, Qwen2Config(
+        vocab_size=800, hidden_size=896, intermediate_size=2048, num_hidden_layers=2, num_attention_heads=14,
+        num_key_value_heads=2, rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True,
+        eos_token_id=5, max_position_embeddings=2048)),
+}
+
+
+def randomize(model, seed, scale=0.15):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -65,7 +82,7 @@ def randomize(model, seed):
             elif name.endswith(".bias"):
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
             else:
-                p.copy_(0.15 * torch.randn(p.shape, generator=g))
+                p.copy_(scale * torch.randn(p.shape, generator=g))
 
 
 def batch(vocab, seed):
@@ -98,10 +115,13 @@ def greedy_reference(model):
     return new, margin
 
 
-def write_model(name, cls, config, seed):
+def write_model(name, cls, config, seed, out=None, scale=0.15):
+    global OUT
+    if out:
+        OUT = out
     torch.manual_seed(seed)
     model = cls(config).float()
-    randomize(model, seed)
+    randomize(model, seed, scale)
     model.eval()
     path = os.path.join(OUT, name)
     shutil.rmtree(path, ignore_errors=True)
@@ -169,6 +189,16 @@ def verify(directory):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "large":
+        global LENGTHS, PROMPT, T
+        LENGTHS, PROMPT = [300, 170, 64], [20, 0, 5]
+        T = max(LENGTHS)
+        torch.set_num_threads(2)
+        os.makedirs(sys.argv[2], exist_ok=True)
+        for i, (name, (cls, config)) in enumerate(LARGE.items()):
+            # Keep activations O(1) at this width: std ~ 1/sqrt(fan-in).
+            write_model(name, cls, config, 500 + i, out=sys.argv[2], scale=1.5 / config.hidden_size ** 0.5)
+        return
     if len(sys.argv) >= 3 and sys.argv[1] == "verify":
         sys.exit(0 if all([verify(d) for d in sys.argv[2:]]) else 1)
     torch.set_num_threads(1)
