@@ -76,3 +76,51 @@ struct CrossEntropyProfile {
         for _ in 0..<200 { crossEntropy(logits, targets: targets).backward() }
     }
 }
+
+/// Forward + backward of a Llama decoder built from the ops at the tiny config (vocab 2048,
+/// hidden 128, inter 352, 4 layers, 4 heads / 2 kv, T 128, B 8), for comparison with
+/// `scripts/bench/tiny_llama_step.py`. Runs only with PALIMPSEST_BENCH=1.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["PALIMPSEST_BENCH"] == "1"))
+struct TinyLlamaStepBenchmark {
+    @Test func forwardBackwardStep() {
+        let (V, C, I, L, H, KV, B, T) = (2048, 128, 352, 4, 4, 2, 8, 128)
+        let D = C / H
+        var seed: UInt64 = 100
+        func p(_ shape: [Int], std: Float = 0.02) -> Tensor { seed += 1; return randn(shape, std: std, seed: seed) }
+        let emb = p([V, C])
+        let layers = (0..<L).map { _ in
+            (Tensor.ones([C], requiresGrad: true), p([H * D, C]), p([KV * D, C]), p([KV * D, C]), p([C, H * D]),
+             Tensor.ones([C], requiresGrad: true), p([I, C]), p([I, C]), p([C, I]))
+        }
+        let norm = Tensor.ones([C], requiresGrad: true), head = p([V, C])
+        let inv = ropeInverseFrequencies(headDim: D, theta: 10000)
+        var rng = SeededRandom(seed: 5)
+        let ids = (0..<(B * T)).map { _ in Int32(rng.nextInt(V)) }
+        let targets = (0..<(B * T)).map { _ in Int32(rng.nextInt(V)) }
+        func loss() -> Tensor {
+            var x = embedding(emb, ids: ids, shape: [B, T])
+            for (n1, wq, wk, wv, wo, n2, wg, wu, wd) in layers {
+                let h = rmsNorm(x, weight: n1, eps: 1e-5)
+                let q = rope(linear(h, weight: wq), heads: H, headDim: D, invFreq: inv)
+                let k = rope(linear(h, weight: wk), heads: KV, headDim: D, invFreq: inv)
+                let a = causalAttention(q, k, linear(h, weight: wv), heads: H, kvHeads: KV, headDim: D)
+                x = x + linear(a, weight: wo)
+                let m = rmsNorm(x, weight: n2, eps: 1e-5)
+                x = x + linear(swiglu(linear(m, weight: wg), linear(m, weight: wu)), weight: wd)
+            }
+            return crossEntropy(linear(rmsNorm(x, weight: norm, eps: 1e-5), weight: head), targets: targets)
+        }
+        var fwd = Double.infinity, total = Double.infinity
+        for _ in 0..<8 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let l = loss()
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            l.backward()
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            fwd = min(fwd, Double(t1 - t0) / 1e6)
+            total = min(total, Double(t2 - t0) / 1e6)
+        }
+        print(String(format: "tiny llama step: forward %.1f ms, forward+backward %.1f ms, %.0f tok/s (threads %d)",
+                     fwd, total, Double(B * T) / total * 1000, Parallel.threads))
+    }
+}
