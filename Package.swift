@@ -51,7 +51,7 @@ let package = Package(
             dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Experiments", "Theory", "Plots",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: fastMath),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], resources: [.copy("Fixtures")], swiftSettings: fastMath),

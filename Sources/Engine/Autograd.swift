@@ -124,8 +124,13 @@ final class BackwardContext {
         guard t._requiresGrad else { return }
         check(g.count == t.count, "backward: gradient of \(g.count) elements for tensor \(t.shape)")
         if t.node == nil {
-            let dst = t.ensureGrad()
-            Elementwise.addInPlace(dst.pointer, g.pointer, count: t.count)
+            if let dst = t.grad {
+                Elementwise.addInPlace(dst.pointer, g.pointer, count: t.count)
+            } else {
+                let dst = Tensor.uninitialized(t.shape)
+                dst.pointer.update(from: g.pointer, count: t.count)
+                t.grad = dst
+            }
             return
         }
         let id = ObjectIdentifier(t)

@@ -150,6 +150,32 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     /// A tensor sharing this one's storage, with no autodiff history and no gradient.
     public func detach() -> Tensor { Tensor(shape: shape, storage: storage, offset: offset) }
 
+    /// A deep copy of the values (new storage, no autodiff history, `requiresGrad` as given).
+    public func clone(requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor.uninitialized(shape)
+        t.pointer.update(from: pointer, count: count)
+        t.requiresGrad = requiresGrad
+        t.name = name
+        return t
+    }
+
+    /// Index of the largest value along the last axis for every row (first one on ties; NaN
+    /// counts as largest), e.g. greedy decoding from logits `[B, V]` → B token ids.
+    public func argmaxLastAxis() -> [Int] {
+        check(!shape.isEmpty, "argmaxLastAxis: scalar tensor \(describeShort)")
+        let n = shape[shape.count - 1], rows = count / n
+        let p = pointer
+        return withExtendedLifetime(self) {
+            (0..<rows).map { r in
+                var best = 0
+                for j in 1..<max(n, 1) where p[r * n + j] > p[r * n + best] || (p[r * n + j].isNaN && !p[r * n + best].isNaN) {
+                    best = j
+                }
+                return best
+            }
+        }
+    }
+
     /// Sets the gradient buffer to zero (keeps it allocated for the optimizer).
     public func zeroGrad() {
         if let g = grad { g.pointer.update(repeating: 0, count: g.count) }

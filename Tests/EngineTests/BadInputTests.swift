@@ -27,6 +27,10 @@ import Testing
         await #expect(processExitsWith: .failure) {
             _ = rmsNorm(Tensor(zeros: [2, 3]), weight: Tensor(zeros: [4]), eps: 1e-5)
         }
+        await #expect(processExitsWith: .failure) {
+            // a RoPE table for 3 positions applied to 4
+            _ = rope(Tensor(zeros: [1, 4, 8]), heads: 2, headDim: 4, table: RoPETable(invFreq: [1, 0.1], length: 3))
+        }
     }
 
     @Test func emptyAndOutOfRangeInputsStopTheProcess() async {

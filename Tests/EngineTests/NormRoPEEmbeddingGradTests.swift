@@ -46,6 +46,20 @@ import Testing
         }
     }
 
+    @Test func ropeTableSharedAcrossCallsMatchesDirectCall() {
+        let inv = ropeInverseFrequencies(headDim: 6, theta: 500)
+        let x = randn([2, 4, 12], seed: 12, grad: false)
+        let table = RoPETable(invFreq: inv, offset: 3, length: 4)
+        #expect(rope(x, heads: 2, headDim: 6, table: table).toArray() == rope(x, heads: 2, headDim: 6, invFreq: inv, offset: 3).toArray())
+        let pos = [0, 1, 2, 3, 5, 6, 7, 8]
+        let perRow = RoPETable(invFreq: inv, positions: pos, batch: 2, length: 4)
+        #expect(rope(x, heads: 2, headDim: 6, table: perRow).toArray() == rope(x, heads: 2, headDim: 6, invFreq: inv, positions: pos).toArray())
+        let y = randn([2, 4, 12], seed: 13)
+        GradCheck().run("rope table", inputs: [y]) { rope($0[0], heads: 2, headDim: 6, table: perRow) } reference: {
+            Ref.rope($0[0], batch: 2, length: 4, heads: 2, headDim: 6, invFreq: inv, positions: pos)
+        }
+    }
+
     @Test func ropeInverseFrequenciesMatchHF() {
         // HF: 1 / theta^(arange(0, d, 2) / d)
         let inv = ropeInverseFrequencies(headDim: 8, theta: 10000)

@@ -29,6 +29,14 @@ import Testing
         #expect(concat([t, t.scaled(by: 2)], axis: 0).shape == [6, 2])
     }
 
+    @Test func cloneAndArgmax() {
+        let t = Tensor([1, 5, 5, -1, .nan, 2], shape: [2, 3])
+        let c = t.clone(requiresGrad: true)
+        #expect(c.storage !== t.storage && c.requiresGrad && c.toArray()[0...3] == t.toArray()[0...3])
+        #expect(t.argmaxLastAxis() == [1, 1])
+        #expect(Tensor([3], shape: [1]).argmaxLastAxis() == [0])
+    }
+
     @Test func parameterGradientBuffers() {
         let w = Tensor(zeros: [2, 2], requiresGrad: true)
         #expect(w.grad == nil && w.isLeaf)

@@ -6,31 +6,69 @@ public func ropeInverseFrequencies(headDim: Int, theta: Float) -> [Float] {
     return (0..<(headDim / 2)).map { 1 / Foundation.pow(theta, Float(2 * $0) / Float(headDim)) }
 }
 
+/// Precomputed RoPE cos/sin for a set of positions, reusable across layers and for q and k.
+public struct RoPETable: @unchecked Sendable {
+    let cos: Tensor, sin: Tensor
+    /// Sequence length the table covers.
+    public let length: Int
+    /// Batch rows with their own positions (`positions` variant), or nil when shared by every row.
+    public let batch: Int?
+    /// Half the head dimension (`invFreq.count`).
+    public let halfDim: Int
+
+    /// Positions `offset ..< offset+length`, the same for every batch row. The angle
+    /// `Float(pos)·invFreq[i]` is formed in Float32 as HF does.
+    public init(invFreq: [Float], offset: Int = 0, length: Int) {
+        check(offset >= 0 && length > 0 && !invFreq.isEmpty,
+              "RoPETable: need offset >= 0 (got \(offset)), length > 0 (got \(length)) and invFreq")
+        (cos, sin) = RoPEKernel.tables(positions: Array(offset..<(offset + length)), invFreq: invFreq)
+        self.length = length
+        self.batch = nil
+        self.halfDim = invFreq.count
+    }
+
+    /// One position per token, `positions: [batch·length]` row-major (e.g. left-padded generation).
+    public init(invFreq: [Float], positions: [Int], batch: Int, length: Int) {
+        check(batch > 0 && length > 0 && positions.count == batch * length && !invFreq.isEmpty,
+              "RoPETable: \(positions.count) positions for batch \(batch) × length \(length)")
+        check(positions.allSatisfy { $0 >= 0 }, "RoPETable: negative position")
+        (cos, sin) = RoPEKernel.tables(positions: positions, invFreq: invFreq)
+        self.length = length
+        self.batch = batch
+        self.halfDim = invFreq.count
+    }
+}
+
 /// Rotary position embedding in the HF split-half layout, applied to `x: [B, T, H·D]` (read as
 /// `[B, T, H, D]`) at positions `offset ..< offset+T` for every batch row. `invFreq` has `D/2`
 /// entries (scaled frequencies, e.g. Llama-3 rope scaling, are the caller's choice).
 public func rope(_ x: Tensor, heads: Int, headDim: Int, invFreq: [Float], offset: Int = 0) -> Tensor {
-    let (b, t) = ropeCheck(x, heads: heads, headDim: headDim, invFreq: invFreq)
-    check(offset >= 0, "rope: negative position offset \(offset)")
-    let (c, s) = RoPEKernel.tables(positions: Array(offset..<(offset + t)), invFreq: invFreq)
-    return ropeApply(x, RoPEConfig(batch: b, length: t, heads: heads, headDim: headDim, cos: c, sin: s, perBatchRow: false))
+    let (_, t) = ropeCheck(x, heads: heads, headDim: headDim, halfDim: invFreq.count)
+    return rope(x, heads: heads, headDim: headDim, table: RoPETable(invFreq: invFreq, offset: offset, length: t))
 }
 
 /// RoPE with an explicit position for every token: `positions` is `[B·T]` row-major
 /// (e.g. generation with left padding, where each row's real tokens start at position 0).
 public func rope(_ x: Tensor, heads: Int, headDim: Int, invFreq: [Float], positions: [Int]) -> Tensor {
-    let (b, t) = ropeCheck(x, heads: heads, headDim: headDim, invFreq: invFreq)
+    let (b, t) = ropeCheck(x, heads: heads, headDim: headDim, halfDim: invFreq.count)
     check(positions.count == b * t, "rope: \(positions.count) positions for input \(x.shape) (need B·T = \(b * t))")
-    check(positions.allSatisfy { $0 >= 0 }, "rope: negative position")
-    let (c, s) = RoPEKernel.tables(positions: positions, invFreq: invFreq)
-    return ropeApply(x, RoPEConfig(batch: b, length: t, heads: heads, headDim: headDim, cos: c, sin: s, perBatchRow: true))
+    return rope(x, heads: heads, headDim: headDim, table: RoPETable(invFreq: invFreq, positions: positions, batch: b, length: t))
 }
 
-private func ropeCheck(_ x: Tensor, heads: Int, headDim: Int, invFreq: [Float]) -> (Int, Int) {
+/// RoPE with a precomputed table (compute it once per forward pass and share it across layers).
+public func rope(_ x: Tensor, heads: Int, headDim: Int, table: RoPETable) -> Tensor {
+    let (b, t) = ropeCheck(x, heads: heads, headDim: headDim, halfDim: table.halfDim)
+    check(t == table.length && (table.batch == nil || table.batch == b),
+          "rope: table for length \(table.length)\(table.batch.map { ", batch \($0)" } ?? "") does not fit input \(x.shape)")
+    return ropeApply(x, RoPEConfig(batch: b, length: t, heads: heads, headDim: headDim, cos: table.cos, sin: table.sin,
+                                   perBatchRow: table.batch != nil))
+}
+
+private func ropeCheck(_ x: Tensor, heads: Int, headDim: Int, halfDim: Int) -> (Int, Int) {
     check(heads > 0 && headDim > 0 && headDim % 2 == 0, "rope: heads \(heads) must be > 0 and headDim \(headDim) even and > 0")
     check(x.shape.count == 3 && x.shape[2] == heads * headDim,
                  "rope: input \(x.shape) must be [B, T, heads·headDim] = [B, T, \(heads * headDim)]")
-    check(invFreq.count == headDim / 2, "rope: invFreq has \(invFreq.count) entries, need headDim/2 = \(headDim / 2)")
+    check(halfDim == headDim / 2, "rope: invFreq has \(halfDim) entries, need headDim/2 = \(headDim / 2)")
     return (x.shape[0], x.shape[1])
 }
 
