@@ -27,7 +27,7 @@ private struct GEMMCase {
 
     /// Runs sgemm (through `kernel` when given) and returns the result.
     func run(threads: Int, kernel: GEMMMicroKernel? = nil, maxPackedB: Int = GEMMProblem.maxPackedB,
-             minParallelWork: Int = GEMMProblem.minParallelWork) -> [Float] {
+             minParallelWork: Int = GEMMProblem.minParallelWork, cBlockFloats: Int = GEMMProblem.cBlockFloats) -> [Float] {
         var out = c
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
@@ -36,7 +36,8 @@ private struct GEMMCase {
                         GEMMProblem(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                                     a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
                                     beta: beta, c: pc.baseAddress!, ldc: ldc)
-                            .run(kernel: kernel, threads: threads, maxPackedB: maxPackedB, minParallelWork: minParallelWork)
+                            .run(kernel: kernel, threads: threads, maxPackedB: maxPackedB, minParallelWork: minParallelWork,
+                                 cBlockFloats: cBlockFloats)
                     } else {
                         GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                                    a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
@@ -122,8 +123,11 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
             let twoA = t.run(threads: 2, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
             let twoB = t.run(threads: 2, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
             let three = t.run(threads: 3, kernel: kernel, minParallelWork: 0)
+            // A packed over all of k, C walked one column panel at a time.
+            let subBlocked = t.run(threads: 2, kernel: kernel, minParallelWork: 0, cBlockFloats: 1)
             #expect(twoA == twoB, "\(kernel.name): two runs with 2 threads differ")
             #expect(serial == twoA && serial == three, "\(kernel.name): results depend on the thread count")
+            #expect(subBlocked == serial, "\(kernel.name): column sub-blocking changed the result")
             let (error, kept) = t.check(twoA)
             #expect(error <= tolerance(t.k) && kept, "\(kernel.name) tA=\(ta) tB=\(tb)")
         }

@@ -32,7 +32,7 @@ struct GEMMMicroKernel: Sendable {
     static let avx512: GEMMMicroKernel? = {
         #if arch(x86_64)
         return GEMMMicroKernel(name: "avx512-12x32", mr: GEMMKernelsAVX512.mr, nr: GEMMKernelsAVX512.nr,
-                               kc: 256, mc: 144, body: GEMMKernelsAVX512.kernel12x32)
+                               kc: 256, mc: 432, body: GEMMKernelsAVX512.kernel12x32)
         #else
         return nil
         #endif
