@@ -10,8 +10,8 @@ import EngineAVX512
 /// multiply-add per step, then stores `fma(alpha, acc, beta * c)`, so all kernels (and the scalar
 /// edge path) give bit-identical results.
 @usableFromInline
-struct GEMMMicroKernel: Sendable {
-    typealias Body = @Sendable (
+struct GEMMMicroKernel: @unchecked Sendable {
+    typealias Body = (
         _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) -> Void
 
@@ -67,7 +67,6 @@ func gemmStoreTile(_ p: UnsafeMutablePointer<Float>, _ acc: SIMD8<Float>, _ alph
     }
 }
 
-@Sendable
 func kernel6x16(
     _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
