@@ -35,7 +35,11 @@ public enum GEMM {
         let problem = GEMMProblem(
             transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        problem.run(kernel: GEMMMicroKernel.best, threads: threads)
+        if GEMMProblem.prefersFewRows(m: m, transB: transB) {
+            problem.runFewRows(kc: GEMMMicroKernel.best.kc, threads: threads, minParallelWork: GEMMProblem.minParallelWork)
+        } else {
+            problem.run(kernel: GEMMMicroKernel.best, threads: threads)
+        }
     }
 
     /// `batch` independent products `C_i = alpha * op(A_i) · op(B_i) + beta * C_i`, where matrix `i`
