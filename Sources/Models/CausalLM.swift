@@ -39,15 +39,9 @@ public final class Attention {
 
     /// x: [B, T, hidden] → [B, T, hidden].
     func callAsFunction(_ x: Tensor, context: ForwardContext, layer: Int) -> Tensor {
-        var q = qProj(x), k = kProj(x)
+        let q = rope(qProj(x), heads: heads, headDim: headDim, table: context.rope)
+        let k = rope(kProj(x), heads: kvHeads, headDim: headDim, table: context.rope)
         let v = vProj(x)
-        if let positions = context.positions {
-            q = rope(q, heads: heads, headDim: headDim, invFreq: context.invFreq, positions: positions)
-            k = rope(k, heads: kvHeads, headDim: headDim, invFreq: context.invFreq, positions: positions)
-        } else {
-            q = rope(q, heads: heads, headDim: headDim, invFreq: context.invFreq, offset: context.offset)
-            k = rope(k, heads: kvHeads, headDim: headDim, invFreq: context.invFreq, offset: context.offset)
-        }
         let attended: Tensor
         if let cache = context.cache {
             let (keys, values) = cache.append(layer: layer, keys: k, values: v, at: context.offset)
@@ -98,11 +92,10 @@ public final class DecoderLayer {
 
 /// What every layer of one forward pass shares.
 struct ForwardContext {
-    let invFreq: [Float]
+    /// cos/sin of this pass's positions, computed once for every layer.
+    let rope: RoPETable
     /// Absolute position of the first query (and its slot in the cache).
     let offset: Int
-    /// Per-token positions `[B·T]` when rows are left-padded; nil means `offset ..< offset+T`.
-    let positions: [Int]?
     let leftPadding: [Int]?
     let cache: KVCache?
 }
@@ -310,17 +303,19 @@ public final class CausalLM {
             precondition(cache.batch == batch, "CausalLM: cache holds \(cache.batch) rows, input has \(batch)")
             precondition(offset + length <= cache.capacity, "CausalLM: \(offset) cached + \(length) new tokens exceed cache capacity \(cache.capacity)")
         }
-        var positions: [Int]?
+        // Left-padded rows start their positions at their first real token.
+        let table: RoPETable
         if let leftPadding {
             precondition(leftPadding.count == batch, "CausalLM: leftPadding has \(leftPadding.count) entries for batch \(batch)")
             var p = [Int](repeating: 0, count: batch * length)
             for b in 0..<batch {
                 for t in 0..<length { p[b * length + t] = Swift.max(0, offset + t - leftPadding[b]) }
             }
-            positions = p
+            table = RoPETable(invFreq: ropeInverseFrequencies, positions: p, batch: batch, length: length)
+        } else {
+            table = RoPETable(invFreq: ropeInverseFrequencies, offset: offset, length: length)
         }
-        let context = ForwardContext(invFreq: ropeInverseFrequencies, offset: offset, positions: positions,
-                                     leftPadding: leftPadding, cache: cache)
+        let context = ForwardContext(rope: table, offset: offset, leftPadding: leftPadding, cache: cache)
         var x = embedding(embedTokens, ids: ids, shape: [batch, length])
         for (i, layer) in layers.enumerated() { x = layer(x, context: context, layer: i) }
         cache?.length += length
