@@ -21,7 +21,8 @@ import Testing
         Case(batch: 1, tq: 2, tk: 9, heads: 1, kvHeads: 1, headDim: 4, offset: 3),     // spare keys after the queries
         Case(batch: 3, tq: 5, tk: 5, heads: 2, kvHeads: 1, headDim: 4, offset: 0, pad: [0, 2, 5]),   // left padding, one row all pad
         Case(batch: 2, tq: 2, tk: 6, heads: 4, kvHeads: 2, headDim: 2, offset: 4, pad: [3, 1]),
-        Case(batch: 1, tq: 40, tk: 40, heads: 1, kvHeads: 1, headDim: 2, offset: 0),   // more than one row block
+        Case(batch: 1, tq: 70, tk: 70, heads: 1, kvHeads: 1, headDim: 2, offset: 0),   // more than one row block
+        Case(batch: 1, tq: 66, tk: 75, heads: 2, kvHeads: 1, headDim: 3, offset: 9, pad: [70]),  // blocks + cache + padding
     ]
 
     @Test(arguments: cases)

@@ -9,7 +9,7 @@ import Foundation
 /// `P: [B, H, Tq, Tk]` are kept only when backward needs them. A query with no visible key
 /// (entirely inside the left padding) gets a zero output.
 enum AttentionKernel {
-    static let rowBlock = 32
+    static let rowBlock = 64
 
     @inline(__always)
     static func visibleKeys(_ cfg: AttentionConfig, b: Int, row i: Int) -> Range<Int> {
