@@ -123,8 +123,8 @@ struct GEMMProblem: @unchecked Sendable {
         // B is packed over all of k for a chunk of columns, shared by every thread.
         let chunkPanels = max(1, min(colPanels, maxPackedB / (k * nr)))
 
-        // Work items: row blocks of about `mc` rows (a multiple of the thread count so the
-        // static share is balanced), times column groups when there are too few rows.
+        // Work items: row blocks of about `mc` rows (a multiple of the thread count), times
+        // column groups (below); threads take them in order as they become free.
         let blocksForCache = max(1, (m + kernel.mc - 1) / kernel.mc)
         let rowBlocks = min(rowPanels, threads > 1 ? (blocksForCache + threads - 1) / threads * threads : blocksForCache)
         let maxPanelsPerBlock = (rowPanels + rowBlocks - 1) / rowBlocks
