@@ -123,8 +123,8 @@ struct GEMMProblem: @unchecked Sendable {
         // B is packed over all of k for a chunk of columns, shared by every thread.
         let chunkPanels = max(1, min(colPanels, maxPackedB / (k * nr)))
 
-        // Work items: row blocks of about `mc` rows (a multiple of the thread count so the
-        // static share is balanced), times column groups when there are too few rows.
+        // Work items: row blocks of about `mc` rows (a multiple of the thread count), times
+        // column groups (below); threads take them in order as they become free.
         let blocksForCache = max(1, (m + kernel.mc - 1) / kernel.mc)
         let rowBlocks = min(rowPanels, threads > 1 ? (blocksForCache + threads - 1) / threads * threads : blocksForCache)
         let maxPanelsPerBlock = (rowPanels + rowBlocks - 1) / rowBlocks
@@ -249,7 +249,7 @@ struct GEMMProblem: @unchecked Sendable {
         // micro-panel towards L1 a slice at a time while this one is in use.
         let touchStep = 16  // floats per 64-byte line
         let touchPerTile = (panelFloats / touchStep + tilesDown - 1) / tilesDown * touchStep
-        var touched: Float = 0
+        var touched: UInt32 = 0
         for jp in colPanels {
             let bPanel = UnsafePointer(bBlock + jp * panelFloats)
             let next = jp + 1 < colPanels.upperBound ? bPanel + panelFloats : nil
@@ -261,7 +261,10 @@ struct GEMMProblem: @unchecked Sendable {
             while row < i0 + rows {
                 if let next {
                     let end = min(panelFloats, touchAt + touchPerTile)
-                    while touchAt < end { touched += next[touchAt]; touchAt += touchStep }
+                    while touchAt < end {
+                        touched |= UnsafeRawPointer(next + touchAt).load(as: UInt32.self)
+                        touchAt += touchStep
+                    }
                 }
                 let h = min(mr, m - row)
                 let cTile = c + row * ldc + col
@@ -283,7 +286,7 @@ struct GEMMProblem: @unchecked Sendable {
             }
         }
         // Keeps the touching loads alive; the value is never read.
-        edge[mr * nr] = touched
+        edge[mr * nr] = Float(bitPattern: touched)
     }
 }
 
