@@ -144,10 +144,10 @@ final class BPEModel: @unchecked Sendable {
     }
 
     /// Applies the merges to `syms` in place: repeatedly the lowest-ranked adjacent pair, leftmost first.
-    func merge(_ syms: inout [Int32]) {
+    func merge(_ syms: inout [Int32], heapAbove: Int = 48) {
         let n = syms.count
         if n < 2 { return }
-        if n > 48 { mergeWithHeap(&syms); return }
+        if n > heapAbove { mergeWithHeap(&syms); return }
         // Short words: rescan a small rank array; no heap bookkeeping.
         var ranks = [UInt64](repeating: .max, count: n - 1)
         for i in 0..<(n - 1) { ranks[i] = mergeRank(syms[i], syms[i + 1]) ?? .max }
@@ -168,6 +168,7 @@ final class BPEModel: @unchecked Sendable {
     /// The same merge order for long words, with a linked list and a binary heap of (rank, position).
     func mergeWithHeap(_ syms: inout [Int32]) {
         let n = syms.count
+        if n < 2 { return }
         var next = Array(1...n)  // n means none
         var prev = Array(-1..<(n - 1))
         var alive = [Bool](repeating: true, count: n)

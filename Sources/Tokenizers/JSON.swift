@@ -281,4 +281,15 @@ struct TokenKey: Hashable {
     }
 
     var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    // Hash the bytes in one call (Array's own hashing feeds the hasher one element at a time).
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    static func == (a: TokenKey, b: TokenKey) -> Bool {
+        a.bytes.count == b.bytes.count && a.bytes.withUnsafeBytes { x in
+            b.bytes.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+    }
 }

@@ -173,6 +173,63 @@ def expected(tok, name, n_random=40):
     return {"name": name, "vocab_size": size, "cases": cases, "decodes": decodes}
 
 
+# The official chat templates of the three families (Jinja sources as shipped in tokenizer_config.json).
+LLAMA3_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + "
+    "message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+QWEN2_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+LLAMA2_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
+    "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}"
+    "{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
+    "'\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}")
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "It is 4."}],
+    [{"role": "system", "content": "You answer briefly."}, {"role": "user", "content": "  Name a colour.\n"},
+     {"role": "assistant", "content": " Blue. "}, {"role": "user", "content": "Another, in 日本語?"},
+     {"role": "assistant", "content": "赤 (red) 🎨"}],
+    [{"role": "user", "content": "Hello!"}],
+]
+
+
+def chat_fixture(tokenizers_by_format):
+    import jinja2
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(msg):
+        raise ValueError(msg)
+    env.globals["raise_exception"] = raise_exception
+    out = {}
+    for fmt, (template, bos, eos) in {"llama3": (LLAMA3_TEMPLATE, "<|begin_of_text|>", "<|end_of_text|>"),
+                                      "chatml": (QWEN2_TEMPLATE, "", "<|endoftext|>"),
+                                      "llama2": (LLAMA2_TEMPLATE, "<s>", "</s>")}.items():
+        t = env.from_string(template)
+        tok = tokenizers_by_format.get(fmt)
+        cases = []
+        for conv in CONVERSATIONS:
+            for gen in (False, True):
+                if fmt == "llama2" and gen:
+                    continue
+                text = t.render(messages=conv, bos_token=bos, eos_token=eos, add_generation_prompt=gen)
+                case = {"messages": conv, "add_generation_prompt": gen, "text": text}
+                if tok is not None:
+                    case["ids"] = tok.encode(text, add_special_tokens=False).ids
+                cases.append(case)
+        out[fmt] = {"template": template, "cases": cases}
+    return out
+
+
 def write_json(path, obj):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
@@ -201,6 +258,19 @@ def main():
     tok = Tokenizer.from_file(path)
     write_json(os.path.join(OUT, "llama3.expected.json"), expected(tok, "llama3", n_random=60))
     print("llama3", tok.get_vocab_size())
+
+    # Training input for the Swift BPE trainer (the gpt2 fixture was trained by HF on exactly this).
+    write_json(os.path.join(OUT, "training.json"), training_lines())
+    write_json(os.path.join(OUT, "chat.expected.json"),
+               chat_fixture({"llama3": tok, "chatml": Tokenizer.from_file(os.path.join(OUT, "qwen2.tokenizer.json")),
+                             "llama2": Tokenizer.from_file(os.path.join(OUT, "llama2.tokenizer.json"))}))
+
+    # A tokenizer trained by the Swift trainer (palimpsest tokenizer train), when present: record HF's ids.
+    trained = os.path.join(OUT, "swift_trained.tokenizer.json")
+    if os.path.exists(trained):
+        tok = Tokenizer.from_file(trained)
+        write_json(os.path.join(OUT, "swift_trained.expected.json"), expected(tok, "swift_trained"))
+        print("swift_trained", tok.get_vocab_size())
 
 
 if __name__ == "__main__":
