@@ -3,7 +3,8 @@ import Foundation
 /// The BPE model of a tokenizer.json: vocabulary, ranked merges and the rules for characters that are
 /// not in the vocabulary (byte fallback, unknown token).
 final class BPEModel: @unchecked Sendable {
-    let vocab: [TokenKey: Int32]
+    /// token bytes -> id (compared by bytes: canonically equivalent spellings are different tokens).
+    let vocab: BytesTable
     /// id -> token (nil where the vocabulary has a gap).
     let idToToken: [String?]
     /// (left << 32 | right) -> (rank << 32 | merged id)
@@ -35,17 +36,18 @@ final class BPEModel: @unchecked Sendable {
         guard let vocabJSON = json["vocab"]?.object else {
             throw TokenizerError(.invalidField, file: file, "model.vocab must be an object of token -> id")
         }
-        var vocab = [TokenKey: Int32](minimumCapacity: vocabJSON.count)
+        let vocab = BytesTable(capacity: vocabJSON.count)
         var maxID = -1
         for (token, value) in vocabJSON {
             guard let id = value.int, id >= 0, id < Int(Int32.max) else {
                 throw TokenizerError(.invalidField, file: file, "model.vocab[\"\(token)\"] must be a non-negative integer id, found \(value.typeName)")
             }
-            vocab[TokenKey(token)] = Int32(id)
+            let key = Array(token.utf8)
+            if !key.isEmpty, vocab[key] == nil { vocab.insert(key, values: [Int32(id)]) }
             maxID = max(maxID, id)
         }
         var idToToken = [String?](repeating: nil, count: maxID + 1)
-        for (token, id) in vocab { idToToken[Int(id)] = token.string }
+        for (token, value) in vocabJSON { idToToken[value.int!] = token }
         self.vocab = vocab
         self.idToToken = idToToken
 
@@ -59,7 +61,7 @@ final class BPEModel: @unchecked Sendable {
         prefix = try optionalString("continuing_subword_prefix").flatMap { $0.isEmpty ? nil : $0 }
         suffix = try optionalString("end_of_word_suffix").flatMap { $0.isEmpty ? nil : $0 }
         if let unk = try optionalString("unk_token") {
-            guard let id = vocab[TokenKey(unk)] else {
+            guard let id = vocab[Array(unk.utf8)] else {
                 throw TokenizerError(.missingSpecialToken, file: file, "model.unk_token \"\(unk)\" is not in the vocabulary")
             }
             unkID = id
@@ -76,29 +78,29 @@ final class BPEModel: @unchecked Sendable {
         // Merges: "a b" strings (older files) or ["a", "b"] pairs.
         let mergeList = json["merges"]?.array ?? []
         var table = PairTable(capacity: mergeList.count)
-        let prefixLength = prefix?.unicodeScalars.count ?? 0
+        let prefixBytes = prefix?.utf8.count ?? 0
         for (rank, m) in mergeList.enumerated() {
-            let a: String, b: String
+            let a: [UInt8], b: [UInt8]
             if let s = m.string {
-                let parts = s.split(separator: " ", omittingEmptySubsequences: false)
-                guard parts.count == 2 else {
+                let u = Array(s.utf8)
+                guard let space = u.firstIndex(of: 0x20), !u[(space + 1)...].contains(0x20) else {
                     throw TokenizerError(.invalidField, file: file, "model.merges[\(rank)] \"\(s)\" is not two tokens separated by one space")
                 }
-                a = String(parts[0]); b = String(parts[1])
+                a = Array(u[..<space]); b = Array(u[(space + 1)...])
             } else if let pair = m.array, pair.count == 2, let x = pair[0].string, let y = pair[1].string {
-                a = x; b = y
+                a = Array(x.utf8); b = Array(y.utf8)
             } else {
                 throw TokenizerError(.invalidField, file: file, "model.merges[\(rank)] must be \"a b\" or [\"a\", \"b\"]")
             }
-            guard let ida = vocab[TokenKey(a)] else {
-                throw TokenizerError(.inconsistentVocabulary, file: file, "model.merges[\(rank)] names \"\(a)\", which is not in the vocabulary")
+            guard let ida = vocab[a] else {
+                throw TokenizerError(.inconsistentVocabulary, file: file, "model.merges[\(rank)] names \"\(TokenKey(bytes: a).string)\", which is not in the vocabulary")
             }
-            guard let idb = vocab[TokenKey(b)] else {
-                throw TokenizerError(.inconsistentVocabulary, file: file, "model.merges[\(rank)] names \"\(b)\", which is not in the vocabulary")
+            guard let idb = vocab[b] else {
+                throw TokenizerError(.inconsistentVocabulary, file: file, "model.merges[\(rank)] names \"\(TokenKey(bytes: b).string)\", which is not in the vocabulary")
             }
-            let merged = a + String(String.UnicodeScalarView(b.unicodeScalars.dropFirst(min(prefixLength, b.unicodeScalars.count))))
-            guard let idm = vocab[TokenKey(merged)] else {
-                throw TokenizerError(.inconsistentVocabulary, file: file, "model.merges[\(rank)] makes \"\(merged)\", which is not in the vocabulary")
+            let merged = a + b.dropFirst(prefixBytes)
+            guard let idm = vocab[merged] else {
+                throw TokenizerError(.inconsistentVocabulary, file: file, "model.merges[\(rank)] makes \"\(TokenKey(bytes: merged).string)\", which is not in the vocabulary")
             }
             table.set(UInt64(UInt32(ida)) << 32 | UInt64(UInt32(idb)), UInt64(rank) << 32 | UInt64(UInt32(idm)))
         }
@@ -107,13 +109,13 @@ final class BPEModel: @unchecked Sendable {
 
         var fallback = [Int32](repeating: -1, count: 256)
         if byteFallback {
-            for b in 0..<256 { fallback[b] = vocab[TokenKey(String(format: "<0x%02X>", b))] ?? -1 }
+            for b in 0..<256 { fallback[b] = vocab[Array(String(format: "<0x%02X>", b).utf8)] ?? -1 }
         }
         byteFallbackIDs = fallback
         var scalars: [UInt32: Int32] = [:]
-        for (token, id) in vocab {
-            let u = token.string.unicodeScalars
-            if u.count == 1 { scalars[u.first!.value] = id }
+        for (token, _) in vocabJSON where token.utf8.count <= 4 {
+            var it = token.unicodeScalars.makeIterator()
+            if let first = it.next(), it.next() == nil { scalars[first.value] = vocab[Array(token.utf8)] }
         }
         scalarIDs = scalars
 
@@ -122,11 +124,11 @@ final class BPEModel: @unchecked Sendable {
             for b in 0..<256 { ids[b] = scalars[ByteLevelMap.byteToScalar[b]] ?? -1 }
             if ids.allSatisfy({ $0 >= 0 }) {
                 byteIDs = ids
-                var table = BytesTable(capacity: ignoreMerges ? vocab.count : 16)
+                let table = BytesTable(capacity: ignoreMerges ? vocabJSON.count : 16)
                 if ignoreMerges {
-                    for (token, id) in vocab {
-                        if let bytes = ByteLevelMap.bytes(of: token.string), !bytes.isEmpty, table.get(bytes) == nil {
-                            table.insert(bytes, values: [id])
+                    for (id, token) in idToToken.enumerated() {
+                        if let token, let bytes = ByteLevelMap.bytes(of: token), !bytes.isEmpty, table.get(bytes) == nil {
+                            table.insert(bytes, values: [Int32(id)])
                         }
                     }
                 }
@@ -228,7 +230,7 @@ final class BPEModel: @unchecked Sendable {
     /// Tokenizes one pre-token given as code points (the general path).
     func tokenize(_ word: [UInt32], into out: inout [Int32]) {
         if word.isEmpty { return }
-        if ignoreMerges, let id = vocab[TokenKey(scalars: word)] { out.append(id); return }
+        if ignoreMerges, let id = vocab[TokenKey(scalars: word).bytes] { out.append(id); return }
         var syms: [Int32] = []
         syms.reserveCapacity(word.count)
         var lastWasUnk = false
@@ -241,7 +243,7 @@ final class BPEModel: @unchecked Sendable {
                 if i > 0, let prefix { token += Array(prefix.utf8) }
                 forEachUTF8Byte(c) { token.append($0) }
                 if i == word.count - 1, let suffix { token += Array(suffix.utf8) }
-                id = vocab[TokenKey(bytes: token)]
+                id = vocab[token]
             }
             if let id {
                 syms.append(id); lastWasUnk = false; continue
@@ -270,7 +272,7 @@ final class BPEModel: @unchecked Sendable {
     @inline(__always)
     func tokenizeBytes(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64, into out: inout [Int32]) {
         if ignoreMerges, let bytesVocab {
-            if bytesVocab.lookup(bytes, hash: hash, { out.append($0[0]) }) { return }
+            if let hit = bytesVocab.find(bytes, hash: hash) { out.append(hit[0]); return }
         }
         let ids = byteIDs!
         var syms = [Int32](repeating: 0, count: bytes.count)

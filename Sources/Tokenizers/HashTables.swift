@@ -46,28 +46,47 @@ struct PairTable {
     }
 }
 
-/// Open-addressing map from byte strings to runs of Int32 values kept in one arena (the BPE word cache
-/// and the byte-level vocabulary). Lookups take a pointer, so the hot loop allocates nothing.
-struct BytesTable {
-    private var slots: [Int32]
-    private var hashes: [UInt64] = []
-    private var keyStart: [Int32] = []
-    private var keyLen: [Int32] = []
-    private var valueStart: [Int32] = []
-    private var valueLen: [Int32] = []
-    private var keyBytes: [UInt8] = []
-    private var valueArena: [Int32] = []
+/// Open-addressing map from byte strings to runs of Int32 values (the BPE word cache and the byte-level
+/// vocabulary). It owns raw buffers so that the hot loop does no reference counting, no exclusivity
+/// checks and no allocation; lookups take a pointer to the key.
+final class BytesTable {
+    private struct Entry {
+        var hash: UInt64
+        var keyStart: Int
+        var keyLength: Int32
+        var valueLength: Int32
+        var valueStart: Int
+    }
+
+    private var slots: UnsafeMutablePointer<Int32>
     private var mask: Int
+    private var entries: UnsafeMutablePointer<Entry>
+    private var entryCapacity: Int
+    private(set) var count = 0
+    private var keys: UnsafeMutablePointer<UInt8>
+    private var keyCount = 0, keyCapacity: Int
+    private var values: UnsafeMutablePointer<Int32>
+    private var valueCount = 0, valueCapacity: Int
 
     init(capacity: Int = 1 << 12) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        slots = [Int32](repeating: -1, count: size)
+        slots = .allocate(capacity: size)
+        slots.initialize(repeating: -1, count: size)
         mask = size - 1
+        entryCapacity = max(8, capacity)
+        entries = .allocate(capacity: entryCapacity)
+        keyCapacity = 8 * entryCapacity
+        keys = .allocate(capacity: keyCapacity)
+        valueCapacity = 2 * entryCapacity
+        values = .allocate(capacity: valueCapacity)
     }
 
-    var count: Int { hashes.count }
-    var memoryBytes: Int { keyBytes.count + valueArena.count * 4 + hashes.count * 24 + slots.count * 4 }
+    deinit {
+        slots.deallocate(); entries.deallocate(); keys.deallocate(); values.deallocate()
+    }
+
+    var memoryBytes: Int { keyCapacity + 4 * valueCapacity + MemoryLayout<Entry>.stride * entryCapacity + 4 * (mask + 1) }
 
     @inline(__always) static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(p.count)
@@ -93,76 +112,89 @@ struct BytesTable {
         return h
     }
 
-    /// The values stored for `key`, passed to `body`; returns false when absent.
+    /// The values stored for `key`, or nil. The buffer is valid until the table is next modified.
     @inline(__always)
-    func lookup(_ key: UnsafeBufferPointer<UInt8>, hash h: UInt64, _ body: (UnsafeBufferPointer<Int32>) -> Void) -> Bool {
+    func find(_ key: UnsafeBufferPointer<UInt8>, hash h: UInt64) -> UnsafeBufferPointer<Int32>? {
         var i = Int(truncatingIfNeeded: h) & mask
-        return slots.withUnsafeBufferPointer { slots in
-            while true {
-                let e = Int(slots[i])
-                if e < 0 { return false }
-                if hashes[e] == h, Int(keyLen[e]) == key.count {
-                    let start = Int(keyStart[e])
-                    let same = key.count == 0 || keyBytes.withUnsafeBufferPointer { kb in
-                        memcmp(kb.baseAddress! + start, key.baseAddress!, key.count) == 0
-                    }
-                    if same {
-                        valueArena.withUnsafeBufferPointer { va in
-                            body(UnsafeBufferPointer(rebasing: va[Int(valueStart[e])..<Int(valueStart[e] + valueLen[e])]))
-                        }
-                        return true
-                    }
-                }
-                i = (i + 1) & mask
+        while true {
+            let e = Int(slots[i])
+            if e < 0 { return nil }
+            let entry = entries[e]
+            if entry.hash == h, Int(entry.keyLength) == key.count,
+               key.count == 0 || memcmp(keys + entry.keyStart, key.baseAddress!, key.count) == 0 {
+                return UnsafeBufferPointer(start: values + entry.valueStart, count: Int(entry.valueLength))
             }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// The first value stored for `key`.
+    subscript(key: [UInt8]) -> Int32? {
+        key.withUnsafeBufferPointer { k in
+            guard k.baseAddress != nil else { return nil }
+            return find(k, hash: Self.hash(k))?.first
         }
     }
 
     func get(_ key: [UInt8]) -> [Int32]? {
-        var result: [Int32]?
-        let found = key.withUnsafeBufferPointer { k -> Bool in
-            guard k.baseAddress != nil else { return false }
-            return lookup(k, hash: Self.hash(k)) { result = Array($0) }
+        key.withUnsafeBufferPointer { k in
+            guard k.baseAddress != nil else { return nil }
+            return find(k, hash: Self.hash(k)).map { Array($0) }
         }
-        return found ? result : nil
+    }
+
+    private static func grow<T>(_ p: inout UnsafeMutablePointer<T>, _ capacity: inout Int, used: Int, need: Int) {
+        guard need > capacity else { return }
+        var c = capacity * 2
+        while c < need { c *= 2 }
+        let q = UnsafeMutablePointer<T>.allocate(capacity: c)
+        q.moveInitialize(from: p, count: used)
+        p.deallocate()
+        p = q
+        capacity = c
     }
 
     /// Adds a key that is not present yet.
-    mutating func insert(_ key: UnsafeBufferPointer<UInt8>, hash h: UInt64, values: UnsafeBufferPointer<Int32>) {
-        if (hashes.count + 1) * 2 > slots.count { grow() }
-        let e = Int32(hashes.count)
-        hashes.append(h)
-        keyStart.append(Int32(keyBytes.count))
-        keyLen.append(Int32(key.count))
-        keyBytes.append(contentsOf: key)
-        valueStart.append(Int32(valueArena.count))
-        valueLen.append(Int32(values.count))
-        valueArena.append(contentsOf: values)
+    func insert(_ key: UnsafeBufferPointer<UInt8>, hash h: UInt64, values v: UnsafeBufferPointer<Int32>) {
+        if (count + 1) * 2 > mask + 1 { rehash(size: (mask + 1) * 2) }
+        Self.grow(&entries, &entryCapacity, used: count, need: count + 1)
+        Self.grow(&keys, &keyCapacity, used: keyCount, need: keyCount + key.count)
+        Self.grow(&values, &valueCapacity, used: valueCount, need: valueCount + v.count)
+        if let base = key.baseAddress { (keys + keyCount).initialize(from: base, count: key.count) }
+        if let base = v.baseAddress { (values + valueCount).initialize(from: base, count: v.count) }
+        (entries + count).initialize(to: Entry(hash: h, keyStart: keyCount, keyLength: Int32(key.count),
+                                               valueLength: Int32(v.count), valueStart: valueCount))
+        keyCount += key.count
+        valueCount += v.count
         var i = Int(truncatingIfNeeded: h) & mask
         while slots[i] >= 0 { i = (i + 1) & mask }
-        slots[i] = e
+        slots[i] = Int32(count)
+        count += 1
     }
 
-    mutating func insert(_ key: [UInt8], values: [Int32]) {
+    func insert(_ key: [UInt8], values: [Int32]) {
         guard !key.isEmpty else { return }  // pieces are never empty
         key.withUnsafeBufferPointer { k in
             values.withUnsafeBufferPointer { v in insert(k, hash: Self.hash(k), values: v) }
         }
     }
 
-    private mutating func grow() {
-        let size = slots.count * 2
-        slots = [Int32](repeating: -1, count: size)
+    private func rehash(size: Int) {
+        slots.deallocate()
+        slots = .allocate(capacity: size)
+        slots.initialize(repeating: -1, count: size)
         mask = size - 1
-        for (e, h) in hashes.enumerated() {
-            var i = Int(truncatingIfNeeded: h) & mask
+        for e in 0..<count {
+            var i = Int(truncatingIfNeeded: entries[e].hash) & mask
             while slots[i] >= 0 { i = (i + 1) & mask }
             slots[i] = Int32(e)
         }
     }
 
-    mutating func removeAll() {
-        self = BytesTable()
+    /// Forgets every entry (keeps the buffers).
+    func removeAll() {
+        slots.update(repeating: -1, count: mask + 1)
+        count = 0; keyCount = 0; valueCount = 0
     }
 }
 

@@ -23,6 +23,15 @@ enum KnownPattern: Equatable {
         }
     }
 
+    /// The end of the match starting at `i < s.count` (matches tile the input, so the next starts there).
+    @inline(__always)
+    func matchEnd(_ s: UnsafeBufferPointer<UInt32>, _ i: Int) -> Int {
+        switch self {
+        case .gpt2: return Self.gpt2Match(s, i, s.count)
+        case .llama3(let maxDigits): return Self.llama3Match(s, i, s.count, maxDigits)
+        }
+    }
+
     /// Calls `emit(start, end)` for each match in `s`; the matches tile the whole input.
     @inline(__always)
     func forEachMatch(_ s: UnsafeBufferPointer<UInt32>, _ emit: (Int, Int) -> Void) {

@@ -146,7 +146,7 @@ public final class Tokenizer: @unchecked Sendable {
     public func tokenID(for token: String) -> Int? {
         let key = TokenKey(token)
         if let t = addedTokens.first(where: { TokenKey($0.content) == key }) { return t.id }
-        return model.vocab[key].map(Int.init)
+        return model.vocab[key.bytes].map(Int.init)
     }
 
     /// The token string of an id.
@@ -226,31 +226,41 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     func encode(_ text: String, state: EncodeState, into ids: inout [Int32]) {
+        // Move the scratch space and cache out of the class for the call: accessing class properties in
+        // the hot loop costs retains and exclusivity checks.
         var scalars = state.scalars
+        state.scalars = []
+        let cache = state.cache
+        defer { state.scalars = scalars }
         scalars.removeAll(keepingCapacity: true)
         for u in text.unicodeScalars { scalars.append(u.value) }
-        defer { state.scalars = scalars }
         scalars.withUnsafeBufferPointer { buf in
+            if rawMatcher.isEmpty {
+                if !buf.isEmpty { encodeSegment(buf, atStart: true, state: state, cache: cache, into: &ids) }
+                return
+            }
             for (range, token) in rawMatcher.split(buf, 0..<buf.count) {
                 if let token {
                     ids.append(Int32(token.id))
                 } else {
-                    encodeSegment(UnsafeBufferPointer(rebasing: buf[range]), atStart: range.lowerBound == 0, state: state, into: &ids)
+                    encodeSegment(UnsafeBufferPointer(rebasing: buf[range]), atStart: range.lowerBound == 0, state: state,
+                                  cache: cache, into: &ids)
                 }
             }
         }
     }
 
-    private func encodeSegment(_ seg: UnsafeBufferPointer<UInt32>, atStart: Bool, state: EncodeState, into ids: inout [Int32]) {
+    private func encodeSegment(_ seg: UnsafeBufferPointer<UInt32>, atStart: Bool, state: EncodeState,
+                               cache: BytesTable, into ids: inout [Int32]) {
         if let fastPath {
+            if !fastPath.nfc && !fastPath.addPrefixSpace {
+                encodeByteLevel(seg, fastPath.pattern, cache: cache, into: &ids)
+                return
+            }
             var text = Array(seg)
             if fastPath.nfc { text = Normalizer.nfc.apply(text) }
             if fastPath.addPrefixSpace, text.first != 0x20 { text.insert(0x20, at: 0) }
-            text.withUnsafeBufferPointer { buf in
-                fastPath.pattern.forEachMatch(buf) { a, b in
-                    encodeBytePiece(UnsafeBufferPointer(rebasing: buf[a..<b]), state: state, into: &ids)
-                }
-            }
+            text.withUnsafeBufferPointer { encodeByteLevel($0, fastPath.pattern, cache: cache, into: &ids) }
             return
         }
         var text = Array(seg)
@@ -275,22 +285,34 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
-    @inline(__always)
-    private func encodeBytePiece(_ piece: UnsafeBufferPointer<UInt32>, state: EncodeState, into ids: inout [Int32]) {
-        state.bytes.removeAll(keepingCapacity: true)
-        for c in piece {
-            if c < 0x80 { state.bytes.append(UInt8(c)) } else { forEachUTF8Byte(c) { state.bytes.append($0) } }
-        }
-        state.bytes.withUnsafeBufferPointer { bytes in
-            let h = BytesTable.hash(bytes)
-            if state.cache.lookup(bytes, hash: h, { ids.append(contentsOf: $0) }) { return }
-            var out = state.scratch
-            out.removeAll(keepingCapacity: true)
-            model.tokenizeBytes(bytes, hash: h, into: &out)
-            if state.cache.count > 1 << 20 || state.cache.memoryBytes > 128 << 20 { state.cache.removeAll() }
-            out.withUnsafeBufferPointer { state.cache.insert(bytes, hash: h, values: $0) }
-            ids.append(contentsOf: out)
-            state.scratch = out
+    /// Split regex -> UTF-8 bytes of each piece -> cached byte-level BPE.
+    private func encodeByteLevel(_ buf: UnsafeBufferPointer<UInt32>, _ pattern: KnownPattern, cache: BytesTable,
+                                 into ids: inout [Int32]) {
+        let n = buf.count
+        if n == 0 { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4 * n) { scratch in
+            let out = scratch.baseAddress!
+            var i = 0
+            while i < n {
+                let e = pattern.matchEnd(buf, i)
+                var m = 0
+                for k in i..<e {
+                    let c = buf[k]
+                    if c < 0x80 { out[m] = UInt8(c); m += 1 } else { forEachUTF8Byte(c) { out[m] = $0; m += 1 } }
+                }
+                let bytes = UnsafeBufferPointer(start: out, count: m)
+                let h = BytesTable.hash(bytes)
+                if let hit = cache.find(bytes, hash: h) {
+                    ids.append(contentsOf: hit)
+                } else {
+                    var piece: [Int32] = []
+                    model.tokenizeBytes(bytes, hash: h, into: &piece)
+                    if cache.count > 1 << 20 || cache.memoryBytes > 128 << 20 { cache.removeAll() }
+                    piece.withUnsafeBufferPointer { cache.insert(bytes, hash: h, values: $0) }
+                    ids.append(contentsOf: piece)
+                }
+                i = e
+            }
         }
     }
 
@@ -312,11 +334,9 @@ public final class Tokenizer: @unchecked Sendable {
 
 /// Per-thread scratch space and word cache (encoding takes one from the pool and gives it back).
 final class EncodeState {
-    var cache = BytesTable(capacity: 1 << 14)
+    let cache = BytesTable(capacity: 1 << 14)
     var wordCache: [[UInt32]: [Int32]] = [:]
     var scalars: [UInt32] = []
-    var bytes: [UInt8] = []
-    var scratch: [Int32] = []
 }
 
 final class StatePool: @unchecked Sendable {
