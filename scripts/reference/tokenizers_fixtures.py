@@ -8,6 +8,14 @@ Writes into Tests/TokenizersTests/Fixtures/:
                               committed: scripts/fetch-test-data.sh fetches it into .test-data/llama3/)
 
 Run: /work/venv/bin/python scripts/reference/tokenizers_fixtures.py
+HF's trainer breaks some ties by hash order when limit_alphabet is set, so a rerun may rewrite the
+SentencePiece-style fixtures with slightly different vocabularies; each tokenizer.json and its
+expectations are always written together and stay consistent.
+The swift_trained.* pair: train it first with
+  palimpsest tokenizer train --corpus Tests/TokenizersTests/Fixtures/training.json --vocab-size 600 \
+      --special-token "<|endoftext|>" --special-token "<|pad|>" --split llama3 --out /tmp/trained
+and copy /tmp/trained/tokenizer.json to Fixtures/swift_trained.tokenizer.json; this script then records
+HF's ids for it.
 """
 import json
 import os
@@ -67,9 +75,10 @@ def build_gpt2_prefix():
     trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=["<|endoftext|>", "<|pad|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(training_lines(), trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="$A <|endoftext|>", pair="$A <|endoftext|> $B:1 <|endoftext|>:1",
-        special_tokens=[("<|endoftext|>", tok.token_to_id("<|endoftext|>"))])
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single="$A <|endoftext|>", pair="$A <|endoftext|> $B:1 <|endoftext|>:1",
+                                      special_tokens=[("<|endoftext|>", tok.token_to_id("<|endoftext|>"))])])
     return tok
 
 
@@ -137,9 +146,9 @@ def build_words():
 
 
 def build_split():
-    """Split with string patterns, WhitespaceSplit, Digits(contiguous), end-of-word suffix, NFC."""
+    """Split with string patterns, WhitespaceSplit, Digits(contiguous), end-of-word suffix, NFD."""
     tok = Tokenizer(models.BPE(unk_token="<unk>", end_of_word_suffix="</w>"))
-    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace("\t", "    ")])
+    tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.Replace("\t", "    ")])
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(",", behavior="merged_with_previous"),
         pre_tokenizers.Split(".", behavior="merged_with_next"),

@@ -2,27 +2,34 @@ import ArgumentParser
 import Foundation
 import Tokenizers
 
-/// Reads a file (or standard input) as lines of raw bytes; invalid UTF-8 becomes U+FFFD.
-func readLines(_ path: String?) throws -> [String] {
-    let data: Data
-    if let path {
-        guard let d = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read \(path)")
-        }
-        data = d
-    } else {
-        data = FileHandle.standardInput.readDataToEndOfFile()
+/// Helpers shared by the tokenizer commands.
+enum TokenizerCLI {
+    /// A failure reported as "Error: message" (without the usage text ValidationError adds).
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ message: String) { description = message }
     }
-    var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-    if lines.last?.isEmpty == true { lines.removeLast() }
-    return lines.map { String(decoding: $0, as: UTF8.self) }
-}
 
-func loadTokenizer(_ path: String) throws -> Tokenizer {
-    do {
-        return try Tokenizer.load(from: URL(fileURLWithPath: path))
-    } catch let e as TokenizerError {
-        throw ValidationError(e.description)
+    /// Reads a file (or standard input) as lines of raw bytes; invalid UTF-8 becomes U+FFFD.
+    static func readLines(_ path: String?) throws -> [String] {
+        let data: Data
+        if let path {
+            guard let d = FileManager.default.contents(atPath: path) else { throw Failure("cannot read \(path)") }
+            data = d
+        } else {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        }
+        var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        return lines.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func load(_ path: String) throws -> Tokenizer {
+        do {
+            return try Tokenizer.load(from: URL(fileURLWithPath: path))
+        } catch let e as TokenizerError {
+            throw Failure(e.description)
+        }
     }
 }
 
@@ -51,13 +58,13 @@ struct Tokenize: ParsableCommand {
     var skipSpecialTokens = false
 
     func run() throws {
-        let tok = try loadTokenizer(tokenizer)
-        let lines = try readLines(input)
+        let tok = try TokenizerCLI.load(tokenizer)
+        let lines = try TokenizerCLI.readLines(input)
         var out = ""
         if decode {
             for (n, line) in lines.enumerated() {
                 guard let ids = try? JSONDecoder().decode([Int].self, from: Data(line.utf8)) else {
-                    throw ValidationError("line \(n + 1): expected a JSON array of integer ids")
+                    throw TokenizerCLI.Failure("line \(n + 1): expected a JSON array of integer ids")
                 }
                 let text = tok.decode(ids, skipSpecialTokens: skipSpecialTokens)
                 if json {
@@ -100,9 +107,9 @@ struct BenchTokenizer: ParsableCommand {
     func run() throws {
         guard repeats > 0 else { throw ValidationError("--repeats must be > 0") }
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let tok = try loadTokenizer(tokenizer)
+        let tok = try TokenizerCLI.load(tokenizer)
         let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        var lines = try input.map { try readLines($0) } ?? []
+        var lines = try input.map { try TokenizerCLI.readLines($0) } ?? []
         if input == nil {
             let sample = "The quick brown fox jumps over the lazy dog; it's 2024 and the year's 365 days pass. "
             lines = (0..<24_000).map { "\($0): " + sample }
@@ -187,11 +194,11 @@ struct TokenizerTrain: ParsableCommand {
         if corpus.hasSuffix(".json") {
             guard let data = FileManager.default.contents(atPath: corpus),
                   let docs = try? JSONDecoder().decode([String].self, from: data) else {
-                throw ValidationError("\(corpus): expected a JSON array of strings")
+                throw TokenizerCLI.Failure("\(corpus): expected a JSON array of strings")
             }
             lines = docs
         } else {
-            lines = try readLines(corpus)
+            lines = try TokenizerCLI.readLines(corpus)
         }
         let trainer = BPETrainer(vocabularySize: vocabSize, minimumFrequency: minFrequency,
                                  specialTokens: specialTokens, split: splitKind)
@@ -200,7 +207,7 @@ struct TokenizerTrain: ParsableCommand {
             try result.save(to: URL(fileURLWithPath: out))
             print("wrote \(out)/tokenizer.json: \(result.tokens.count) tokens, \(result.merges.count) merges")
         } catch let e as TokenizerError {
-            throw ValidationError(e.description)
+            throw TokenizerCLI.Failure(e.description)
         }
     }
 }
