@@ -155,7 +155,9 @@ enum KnownPattern: Equatable {
     }
 }
 
-/// A pattern as HF's `Split` pre-tokenizer and `Replace` normalizer/decoder use it.
+/// A pattern as HF's `Split` pre-tokenizer and `Replace` normalizer/decoder use it. Regexes other than the
+/// known split patterns run on NSRegularExpression (ICU), whose syntax and Unicode classes agree with
+/// Oniguruma's for the constructs tokenizers use (`\p{L}`, `\s`, `(?i:...)`, lookahead).
 enum SplitPattern {
     case literal([UInt32])
     case known(KnownPattern)
