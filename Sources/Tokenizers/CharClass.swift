@@ -19,9 +19,19 @@ enum CharClass {
         return compute(c)
     }
 
+    /// Assigned after Unicode 16, the version of HF tokenizers' regex engine (Oniguruma): unassigned for
+    /// the split regexes, while the Rust `char` predicates (Digits, Punctuation, ...) already know them.
+    static let newerThanRegexTables: UInt8 = 64
+    static let regexUnicodeMajorVersion = 16
+
     static func compute(_ c: UInt32) -> UInt8 {
         guard let s = Unicode.Scalar(c) else { return 0 }
         let p = s.properties
+        if let age = p.age, age.major > regexUnicodeMajorVersion { return newerThanRegexTables | rustBits(c, p) }
+        return rustBits(c, p)
+    }
+
+    private static func rustBits(_ c: UInt32, _ p: Unicode.Scalar.Properties) -> UInt8 {
         var bits: UInt8 = 0
         let isN: Bool
         switch p.generalCategory {

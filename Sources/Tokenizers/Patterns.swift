@@ -47,7 +47,8 @@ enum KnownPattern: Equatable {
 
     @inline(__always) static func cls(_ c: UInt32) -> UInt8 {
         if c < 0x80 { return asciiClass[Int(c)] }
-        return CharClass.of(c)
+        let k = CharClass.of(c)
+        return k & CharClass.newerThanRegexTables == 0 ? k : 0
     }
 
     static let asciiClass: [UInt8] = (0..<128).map { CharClass.compute(UInt32($0)) }

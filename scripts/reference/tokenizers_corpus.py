@@ -86,6 +86,8 @@ CORPUS = [
     "Old Italic 𐌀𐌁𐌂, Gothic 𐌰𐌱𐌲, math 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛",
     "Ideographic 漢字仮名交じり文 と ひらがな カタカナ ｶﾀｶﾅ",
     "Tibetan ཀ་ཁ་ག and Devanagari conjunct क्षत्रिय",
+    "Unicode 17 (newer than HF's regex tables): \U00011de0\U00011de9 1\U00016ff4 x\U00016ff5y",
+    "Unicode 16: \U00010d40\U00010d41 \U00010d50",
     "The end.",
 ]
 
