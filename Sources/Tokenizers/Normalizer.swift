@@ -45,19 +45,24 @@ indirect enum Normalizer {
 
     func apply(_ s: [UInt32]) -> [UInt32] {
         switch self {
+        // Foundation's decompositions skip canonical reordering across the marks a decomposition
+        // produces (NFD of U+0F73 U+0F73 stays 0F71 0F72 0F71 0F72), so reorder them here and compose
+        // the ordered decomposition, which Foundation does right.
         case .nfc:
             // Code points below U+0300 are all NFC-stable, so most text needs no work.
             if s.allSatisfy({ $0 < 0x300 }) { return s }
-            return Self.scalars(Self.string(s).precomposedStringWithCanonicalMapping)
+            let d = Self.reordered(Self.scalars(Self.string(s).decomposedStringWithCanonicalMapping))
+            return Self.scalars(Self.string(d).precomposedStringWithCanonicalMapping)
         case .nfd:
             if s.allSatisfy({ $0 < 0xC0 }) { return s }
-            return Self.scalars(Self.string(s).decomposedStringWithCanonicalMapping)
+            return Self.reordered(Self.scalars(Self.string(s).decomposedStringWithCanonicalMapping))
         case .nfkc:
             if s.allSatisfy({ $0 < 0x80 }) { return s }
-            return Self.scalars(Self.string(s).precomposedStringWithCompatibilityMapping)
+            let d = Self.reordered(Self.scalars(Self.string(s).decomposedStringWithCompatibilityMapping))
+            return Self.scalars(Self.string(d).precomposedStringWithCanonicalMapping)
         case .nfkd:
             if s.allSatisfy({ $0 < 0x80 }) { return s }
-            return Self.scalars(Self.string(s).decomposedStringWithCompatibilityMapping)
+            return Self.reordered(Self.scalars(Self.string(s).decomposedStringWithCompatibilityMapping))
         case .lowercase:
             // Per code point full lowercase mapping (Rust's char::to_lowercase; no final-sigma rule).
             var out: [UInt32] = []
@@ -86,6 +91,30 @@ indirect enum Normalizer {
             for n in list { t = n.apply(t) }
             return t
         }
+    }
+
+    /// Canonical ordering: each run of combining marks stably sorted by combining class.
+    static func reordered(_ s: [UInt32]) -> [UInt32] {
+        var out = s
+        var i = 0
+        while i < out.count {
+            guard Self.ccc(out[i]) != 0 else { i += 1; continue }
+            var j = i + 1
+            while j < out.count, Self.ccc(out[j]) != 0 { j += 1 }
+            if j - i > 1 {
+                let run = out[i..<j].enumerated().sorted { a, b in
+                    let ca = Self.ccc(a.element), cb = Self.ccc(b.element)
+                    return ca != cb ? ca < cb : a.offset < b.offset
+                }.map(\.element)
+                out.replaceSubrange(i..<j, with: run)
+            }
+            i = j
+        }
+        return out
+    }
+
+    @inline(__always) static func ccc(_ c: UInt32) -> UInt8 {
+        c < 0x300 ? 0 : (Unicode.Scalar(c)?.properties.canonicalCombiningClass.rawValue ?? 0)
     }
 
     static func string(_ s: [UInt32]) -> String {

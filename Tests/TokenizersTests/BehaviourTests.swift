@@ -36,6 +36,23 @@ import Testing
         }
     }
 
+    /// Unicode normal forms, including marks that decompositions produce and that must be reordered
+    /// (expectations from Python's unicodedata).
+    @Test func normalFormsReorderMarks() {
+        func hex(_ s: [UInt32]) -> String { s.map { String($0, radix: 16, uppercase: true) }.joined(separator: " ") }
+        let cases: [(String, [String])] = [
+            ("\u{F73}\u{F73}", ["F71 F71 F72 F72", "F71 F71 F72 F72", "F71 F71 F72 F72", "F71 F71 F72 F72"]),
+            ("\u{F81}\u{F81}x", ["F71 F71 F80 F80 78", "F71 F71 F80 F80 78", "F71 F71 F80 F80 78", "F71 F71 F80 F80 78"]),
+            ("a\u{301}\u{316}\u{1E0B}\u{323}", ["E1 316 1E0D 307", "61 316 301 64 323 307", "E1 316 1E0D 307", "61 316 301 64 323 307"]),
+            ("\u{FB01}\u{F73}\u{2460}\u{F73}", ["FB01 F71 F72 2460 F71 F72", "FB01 F71 F72 2460 F71 F72", "66 69 F71 F72 31 F71 F72", "66 69 F71 F72 31 F71 F72"]),
+        ]
+        for (text, expected) in cases {
+            let s = text.unicodeScalars.map(\.value)
+            let got = [Normalizer.nfc, .nfd, .nfkc, .nfkd].map { hex($0.apply(s)) }
+            #expect(got == expected, "\(text.debugDescription)")
+        }
+    }
+
     @Test func batchEncodingEqualsSequential() throws {
         let tok = try Self.gpt2()
         let texts = Array(repeating: try Fixtures.corpus(), count: 5).flatMap { $0 }
