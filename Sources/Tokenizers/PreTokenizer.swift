@@ -200,20 +200,25 @@ indirect enum PreTokenizer {
             let pattern = SplitPattern.chars { CharClass.of($0) & CharClass.space != 0 }
             return pieces.flatMap { splitPiece($0, pattern, .removed) }
         case .whitespace:
-            // `\w+|[^\w\s]+`, keeping the matches and dropping what lies between them.
+            // `\w+|[^\w\s]+`, keeping the matches and dropping what lies between them. The Rust regex
+            // crate's \w tables are Unicode 16, like Oniguruma's.
+            @inline(__always) func cls(_ c: UInt32) -> UInt8 {
+                let k = CharClass.of(c)
+                return k & CharClass.newerThanRegexTables == 0 ? k : k & ~CharClass.word
+            }
             var out: [Piece] = []
             for p in pieces {
                 let t = p.text
                 var i = 0
                 while i < t.count {
-                    let k = CharClass.of(t[i])
+                    let k = cls(t[i])
                     if k & CharClass.word != 0 {
                         var j = i + 1
-                        while j < t.count, CharClass.of(t[j]) & CharClass.word != 0 { j += 1 }
+                        while j < t.count, cls(t[j]) & CharClass.word != 0 { j += 1 }
                         out.append(Piece(text: Array(t[i..<j]), atStart: p.atStart && i == 0)); i = j
                     } else if k & CharClass.space == 0 {
                         var j = i + 1
-                        while j < t.count, CharClass.of(t[j]) & (CharClass.word | CharClass.space) == 0 { j += 1 }
+                        while j < t.count, cls(t[j]) & (CharClass.word | CharClass.space) == 0 { j += 1 }
                         out.append(Piece(text: Array(t[i..<j]), atStart: p.atStart && i == 0)); i = j
                     } else {
                         i += 1
