@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Tokenizers
 
 /// `palimpsest data`: generate the stages' datasets, inspect data files.
 struct DataCommand: ParsableCommand {
@@ -16,9 +17,8 @@ struct DataCommand: ParsableCommand {
 enum TokenizerHook {
     static func counter(_ spec: String) throws -> TokenCounter {
         if spec == "utf8-bytes" { return TokenCounter(name: "utf8-bytes") { $0.utf8.count } }
-        // TODO(lead): load a Tokenizers tokenizer from `spec` (a tokenizer.json path) and return
-        // TokenCounter(name: spec) { tokenizer.encode($0).count }.
-        throw ValidationError("--tokenizer \(spec): loading tokenizers is not wired into `data` yet; use --tokenizer utf8-bytes")
+        let tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: spec))
+        return TokenCounter(name: spec) { tokenizer.encode($0, addSpecialTokens: false).count }
     }
 }
 
