@@ -209,7 +209,7 @@ enum LoopFixture {
         let model = try F.model()
         let chosen = F.examples(4, seed: 40)
         let pairs = chosen.enumerated().map { i, c in
-            PreferencePair(chosen: c, rejected: Example(prompt: c.prompt, response: F.examples(4, seed: 41)[i].response))
+            TokenPreferencePair(chosen: c, rejected: Example(prompt: c.prompt, response: F.examples(4, seed: 41)[i].response))
         }
         func margin() throws -> Double {
             try F.meanNLL(model, pairs.map(\.rejected)) - F.meanNLL(model, pairs.map(\.chosen))

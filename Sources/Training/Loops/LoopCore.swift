@@ -273,6 +273,17 @@ final class UpdateLoop {
     }
 }
 
+/// Every token id of `examples` must be a row of the model's embedding (the model itself would
+/// stop the process on a bad id).
+func checkVocabulary(_ examples: [Example], vocab: Int, _ context: String) throws {
+    for (i, e) in examples.enumerated() {
+        if let bad = e.prompt.first(where: { $0 < 0 || Int($0) >= vocab }) ?? e.response.first(where: { $0 < 0 || Int($0) >= vocab }) {
+            throw TrainingError.mismatch(context: context,
+                message: "example \(i) holds token id \(bad), outside the model's vocabulary 0..<\(vocab)")
+        }
+    }
+}
+
 extension TrainingError {
     /// The same error with `outer` prepended to its context (e.g. the step it happened at).
     static func prefixed(_ e: TrainingError, _ outer: String) -> TrainingError {

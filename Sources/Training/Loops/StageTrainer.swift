@@ -51,8 +51,9 @@ public struct StageResult: Sendable {
     public var losses: [Double]
 }
 
-/// A DPO training pair: the preferred and the dispreferred response to the same prompt.
-public struct PreferencePair: Hashable, Sendable, Codable {
+/// A tokenised DPO training pair: the preferred and the dispreferred response to the same prompt
+/// (Datasets.PreferencePair is the text form).
+public struct TokenPreferencePair: Hashable, Sendable, Codable {
     public var chosen: Example
     public var rejected: Example
     public init(chosen: Example, rejected: Example) { self.chosen = chosen; self.rejected = rejected }
@@ -78,6 +79,10 @@ public enum StageTrainer {
                 message: "a dpo stage trains on preference pairs: call StageTrainer.train(model:preferencePairs:options:)")
         }
         let stage = options.objective == .lm ? examples.map(asDocument) : examples
+        try checkVocabulary(examples, vocab: model.config.vocabSize, "StageTrainer.examples")
+        try checkVocabulary(replayPool, vocab: model.config.vocabSize, "StageTrainer.replayPool")
+        try require(options.batching.padId >= 0 && Int(options.batching.padId) < model.config.vocabSize, "batching.padId",
+                    "must be a token id of the model (0..<\(model.config.vocabSize)), got \(options.batching.padId)")
         let batcher = try Batcher(examples: stage, replayPool: replayPool.map(asDocument), options: options.batching, seed: options.seed)
         let plans = try batcher.plan(epochs: options.epochs)
         let loop = try UpdateLoop(model: model, optimizer: options.optimizer, schedule: options.schedule,
@@ -102,7 +107,7 @@ public enum StageTrainer {
     /// first step. Batches hold `batching.batchSize` pairs; replay is not supported (DPO has no
     /// term for plain documents).
     @discardableResult
-    public static func train(model: CausalLM, preferencePairs: [PreferencePair], reference: CausalLM? = nil,
+    public static func train(model: CausalLM, preferencePairs: [TokenPreferencePair], reference: CausalLM? = nil,
                              options: StageOptions, progress: (StepReport) -> Void = { _ in }) throws -> StageResult {
         try options.validate()
         guard case .dpo(let beta) = options.objective else {
@@ -114,6 +119,10 @@ public enum StageTrainer {
         guard !preferencePairs.isEmpty else {
             throw TrainingError.empty(context: "StageTrainer.preferencePairs", message: "the dpo stage has no pairs")
         }
+        try checkVocabulary(preferencePairs.flatMap { [$0.chosen, $0.rejected] }, vocab: model.config.vocabSize,
+                            "StageTrainer.preferencePairs")
+        try require(options.batching.padId >= 0 && Int(options.batching.padId) < model.config.vocabSize, "batching.padId",
+                    "must be a token id of the model (0..<\(model.config.vocabSize)), got \(options.batching.padId)")
         let ref = try reference ?? model.copy()
         try checkCompatible(model, ref, "StageTrainer.reference")
         let batcher = try Batcher(examples: preferencePairs.map(\.chosen), options: options.batching, seed: options.seed)

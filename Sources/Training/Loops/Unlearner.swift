@@ -73,6 +73,12 @@ public enum Unlearner {
             throw TrainingError.empty(context: "Unlearner.forget", message: "the forget set has no examples")
         }
         let roles = objective.roles
+        let vocab = model.config.vocabSize
+        try checkVocabulary(forget, vocab: vocab, "Unlearner.forget")
+        try checkVocabulary(retain, vocab: vocab, "Unlearner.retain")
+        try checkVocabulary(idk ?? [], vocab: vocab, "Unlearner.idk")
+        try require(options.padId >= 0 && Int(options.padId) < vocab, "UnlearningOptions.padId",
+                    "must be a token id of the model (0..<\(vocab)), got \(options.padId)")
         if roles.contains(.retain) && retain.isEmpty {
             throw TrainingError.empty(context: "Unlearner.retain",
                                       message: "\(objective.name) is not local: its retain term needs retain examples, got none")
