@@ -273,3 +273,36 @@ enum LoopFixture {
         #expect(F.bits(model) == snapshot)
     }
 }
+
+/// 3 SFT steps of AdamW against PyTorch + transformers (scripts/reference/loop_fixtures.py).
+@Suite struct LoopParityTests {
+    struct Run: Decodable {
+        struct Ex: Decodable { var prompt: [Int32]; var response: [Int32] }
+        var examples: [Ex]
+        var lr, beta1, beta2, eps: Double
+        var weight_decay: Double
+        var batch_size: Int
+        var losses: [Double]
+    }
+
+    @Test func threeAdamWStepsMatchPyTorch() throws {
+        guard let dir = Bundle.module.url(forResource: "loop_sft", withExtension: nil, subdirectory: "Fixtures") else {
+            Issue.record("Fixtures/loop_sft is missing from the test bundle"); return
+        }
+        let run = try JSONDecoder().decode(Run.self, from: Data(contentsOf: dir.appendingPathComponent("run.json")))
+        let model = try CausalLM(directory: dir.appendingPathComponent("initial"))
+        let options = StageOptions(
+            epochs: 1, batching: BatchingOptions(batchSize: run.batch_size, maxContext: 64, padId: 0, shuffle: false),
+            optimizer: .adamw(AdamWConfig(beta1: run.beta1, beta2: run.beta2, eps: run.eps, weightDecay: run.weight_decay)),
+            schedule: ScheduleSpec(kind: .constant), seed: 0, learningRate: run.lr)
+        let result = try StageTrainer.train(model: model, examples: run.examples.map { Example(prompt: $0.prompt, response: $0.response) },
+                                            options: options)
+        #expect(result.steps == 3)
+        for (a, b) in zip(result.losses, run.losses) { #expect(abs(a - b) <= 1e-5 * abs(b), "loss \(a) vs \(b)") }
+        let expected = try CausalLM(directory: dir.appendingPathComponent("final"))
+        for ((name, ours), (_, theirs)) in zip(model.namedParameters, expected.namedParameters) {
+            let err = relativeError(ours.toArray().map(Double.init), theirs.toArray().map(Double.init))
+            #expect(err <= 1e-4, "\(name): relative error \(err)")
+        }
+    }
+}
