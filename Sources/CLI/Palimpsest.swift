@@ -21,6 +21,8 @@ struct Palimpsest: ParsableCommand {
             Generate.self,
             Tokenize.self,
             TokenizerCommand.self,
+            Train.self,
+            Unlearn.self,
         ]
     )
 }

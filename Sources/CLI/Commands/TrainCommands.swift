@@ -1,0 +1,294 @@
+import ArgumentParser
+import Datasets
+import Engine
+import Foundation
+import Models
+import Tokenizers
+import Training
+
+/// Text records → token examples, as the experiment pipeline formats them: the tokenizer's chat
+/// template, or `User: …\nAssistant: …<eos>` for a tokenizer without one.
+struct ExampleEncoder {
+    let tokenizer: Tokenizer
+    let template: ChatTemplate
+    let eos: Int
+
+    init(tokenizer: Tokenizer) throws {
+        self.tokenizer = tokenizer
+        template = ChatTemplate(for: tokenizer) ?? ChatTemplate(format: .plain)
+        guard let eos = tokenizer.eosTokenIDs.first ?? tokenizer.tokenID(for: "<|endoftext|>") else {
+            throw ModelCommandError("\(tokenizer.source): the tokenizer defines no end-of-sequence token")
+        }
+        self.eos = eos
+    }
+
+    func example(prompt: String, response: String) throws -> Training.Example {
+        if prompt.isEmpty { return document(response) }
+        let enc = try template.encode([.user(prompt), .assistant(response)], tokenizer: tokenizer)
+        guard let first = enc.assistantMask.firstIndex(of: true), let last = enc.assistantMask.lastIndex(of: true) else {
+            throw ModelCommandError("the chat template marked no assistant tokens for prompt \"\(prompt.prefix(40))\"")
+        }
+        return Training.Example(prompt: enc.ids[..<first].map(Int32.init), response: enc.ids[first...last].map(Int32.init))
+    }
+
+    func document(_ text: String) -> Training.Example {
+        Training.Example(prompt: [], response: tokenizer.encode(text, addSpecialTokens: false).map(Int32.init) + [Int32(eos)])
+    }
+
+    /// Every record of a file: prompt/response formats as SFT examples, texts as documents.
+    func load(_ path: String) throws -> [Training.Example] {
+        let url = URL(fileURLWithPath: path)
+        let records: [DataRecord]
+        do { records = try loadRecords(from: url).records } catch {
+            throw ModelCommandError("\(path): \(error)")
+        }
+        guard !records.isEmpty else { throw ModelCommandError("\(path): no records") }
+        return try records.enumerated().map { i, r in
+            if let e = r.example { return try example(prompt: e.prompt, response: e.response) }
+            switch r {
+            case .text(let t): return document(t)
+            case .document(let d):
+                if case .text(let t) = d.document { return document(t) }
+            default: break
+            }
+            throw ModelCommandError("\(path): record \(i + 1) is neither text nor a prompt/response pair")
+        }
+    }
+}
+
+/// Options shared by `train` and `unlearn`.
+struct OptimizationOptions: ParsableArguments {
+    @Option(help: "Peak learning rate.")
+    var lr: Double?
+
+    @Option(help: "Examples per batch.")
+    var batchSize = 32
+
+    @Option(help: "Longest sequence in tokens (longer examples lose the end of their response).")
+    var maxLength = 512
+
+    @Option(help: "Optimizer: adamw or sgd.")
+    var optimizer = "adamw"
+
+    @Option(help: "AdamW betas, e.g. 0.9,0.999.")
+    var betas = "0.9,0.999"
+
+    @Option(help: "Weight decay.")
+    var weightDecay = 0.0
+
+    @Option(help: "Schedule: constant, linear, cosine or wsd.")
+    var schedule = "constant"
+
+    @Option(help: "Warmup fraction of the steps.")
+    var warmup = 0.0
+
+    @Option(help: "Final decay fraction (wsd).")
+    var decay = 0.0
+
+    @Option(help: "Clip gradients to this global norm.")
+    var clipNorm: Double?
+
+    @Option(help: "Seed of the batch order (and of a preset's initialisation).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Threads (default: every core).")
+    var threads: Int?
+
+    func optimizerChoice() throws -> OptimizerChoice {
+        switch optimizer {
+        case "adamw":
+            let b = betas.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard b.count == 2 else { throw ValidationError("--betas: expected two numbers like 0.9,0.999, got \"\(betas)\"") }
+            return .adamw(AdamWConfig(beta1: b[0], beta2: b[1], weightDecay: weightDecay))
+        case "sgd": return .sgd(SGDConfig(weightDecay: weightDecay))
+        default: throw ValidationError("--optimizer: expected adamw or sgd, got \"\(optimizer)\"")
+        }
+    }
+
+    func scheduleSpec() throws -> ScheduleSpec {
+        guard let kind = ScheduleSpec.Kind(rawValue: schedule) else {
+            throw ValidationError("--schedule: expected one of \(ScheduleSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(schedule)\"")
+        }
+        let s = ScheduleSpec(kind: kind, warmup: warmup, decay: decay)
+        do { try s.validate() } catch { throw ValidationError("\(error)") }
+        return s
+    }
+
+    func validateCommon() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
+        guard maxLength >= 2 else { throw ValidationError("--max-length must be >= 2, got \(maxLength)") }
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be > 0") }
+            Parallel.threads = threads
+        }
+    }
+}
+
+func printStep(_ r: StepReport) {
+    let norm = r.gradientNorm.map { String(format: "%.4f", $0) } ?? "-"
+    print(String(format: "step %d/%d  loss %.5f  lr %.3g  grad-norm %@", r.step, r.totalSteps, r.loss, r.learningRate, norm))
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on one stage (language modelling or SFT) and save an HF checkpoint.",
+        discussion: """
+        --data is JSONL (or a JSON array) in any format `palimpsest data inspect` reads: texts are \
+        documents (every token after the first is trained), prompt/response pairs use the \
+        tokenizer's chat template (`User: …\\nAssistant: …<eos>` without one) and train the \
+        response (--objective sft) or every token (lm). A fresh optimizer and schedule per run.
+        """)
+
+    @Option(help: "HF checkpoint directory to start from.")
+    var model: String?
+
+    @Option(help: "Architecture preset to initialise from scratch: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String?
+
+    @Option(help: "tokenizer.json (default: the one in --model).")
+    var tokenizer: String?
+
+    @Option(help: "Training data file.")
+    var data: String
+
+    @Option(help: "Replay documents mixed into every batch.")
+    var replay: String?
+
+    @Option(help: "Replay examples per batch.")
+    var replayPerBatch = 0
+
+    @Option(help: "lm or sft.")
+    var objective = "sft"
+
+    @Option(help: "Passes over the data.")
+    var epochs = 1
+
+    @OptionGroup var opt: OptimizationOptions
+
+    @Option(help: "Output checkpoint directory.")
+    var out: String
+
+    func run() throws {
+        try opt.validateCommon()
+        guard (model == nil) != (preset == nil) else { throw ValidationError("give exactly one of --model and --preset") }
+        guard let obj: StageObjective = ["lm": .lm, "sft": .sft][objective] else {
+            throw ValidationError("--objective: expected lm or sft, got \"\(objective)\"")
+        }
+        guard let tokPath = tokenizer ?? model.map({ URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path }) else {
+            throw ValidationError("--tokenizer is required with --preset")
+        }
+        let tok = try Tokenizer.load(from: URL(fileURLWithPath: tokPath))
+        let lm: CausalLM
+        if let model { lm = try loadModel(model) } else {
+            guard let p = ModelPreset(rawValue: preset!) else {
+                throw ValidationError("--preset: unknown preset \"\(preset!)\" (expected one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            var config = p.config
+            config.eosTokenIds = tok.eosTokenIDs
+            if let bos = tok.bosTokenID { config.bosTokenId = bos }
+            lm = try CausalLM(config: config, seed: opt.seed)
+        }
+        let encoder = try ExampleEncoder(tokenizer: tok)
+        let examples = try encoder.load(data)
+        let pool = try replay.map { try encoder.load($0) } ?? []
+        let options = StageOptions(
+            epochs: epochs,
+            batching: BatchingOptions(batchSize: opt.batchSize, maxContext: opt.maxLength, truncation: .dropResponseEnd,
+                                      padId: Int32(lm.config.padTokenId ?? encoder.eos), replayPerBatch: replayPerBatch),
+            optimizer: try opt.optimizerChoice(), schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm,
+            objective: obj, seed: opt.seed, learningRate: opt.lr ?? 5e-4)
+        print("training \(lm.config.parameterCount) parameters on \(examples.count) examples (\(objective), \(epochs) epochs)")
+        let start = Date()
+        let result = try StageTrainer.train(model: lm, examples: examples, replayPool: pool, options: options, progress: printStep)
+        try saveCheckpoint(lm, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
+        print(String(format: "%d steps in %.1f s; saved %@", result.steps, Date().timeIntervalSince(start), out))
+    }
+}
+
+struct Unlearn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Unlearn a forget set from a checkpoint with GA, NPO, SimNPO, GradDiff, ... and save the result.",
+        discussion: """
+        Algorithms (docs/unlearning.md): ga, graddiff, npo, npo_rt, simnpo, simnpo_code, simnpo_rt, \
+        idkdpo. The reference model of NPO/IdkDPO is the model before unlearning. --idk gives \
+        IdkDPO's preferred answers, one line per forget record.
+        """)
+
+    @Option(help: "HF checkpoint directory (with tokenizer.json).")
+    var model: String
+
+    @Option(help: "tokenizer.json (default: the one in --model).")
+    var tokenizer: String?
+
+    @Option(help: "Forget set file.")
+    var forget: String
+
+    @Option(help: "Retain set file (graddiff, *_rt).")
+    var retain: String?
+
+    @Option(help: "IdkDPO's preferred answers (aligned with --forget).")
+    var idk: String?
+
+    @Option(help: "Unlearning algorithm.")
+    var algorithm: String
+
+    @Option(help: "β of NPO / SimNPO / IdkDPO.")
+    var beta: Double?
+
+    @Option(help: "γ of GradDiff / SimNPO.")
+    var gamma: Double?
+
+    @Option(help: "α (retain weight) of GradDiff / +RT / IdkDPO.")
+    var alpha: Double?
+
+    @Option(help: "Optimizer updates.")
+    var steps = 10
+
+    @OptionGroup var opt: OptimizationOptions
+
+    @Option(help: "Output checkpoint directory.")
+    var out: String
+
+    func run() throws {
+        try opt.validateCommon()
+        var spec: [String: Any] = ["name": algorithm]
+        if let beta { spec["beta"] = beta }
+        if let gamma { spec["gamma"] = gamma }
+        if let alpha { spec["alpha"] = alpha }
+        let objective: Objective
+        do {
+            objective = try JSONDecoder().decode(Objective.self, from: JSONSerialization.data(withJSONObject: spec))
+        } catch { throw ValidationError("--algorithm \(algorithm): \(error)") }
+        let lm = try loadModel(model)
+        let reference = try lm.copy()
+        let tokPath = tokenizer ?? URL(fileURLWithPath: model).appendingPathComponent("tokenizer.json").path
+        let tok = try Tokenizer.load(from: URL(fileURLWithPath: tokPath))
+        let encoder = try ExampleEncoder(tokenizer: tok)
+        let forgetSet = try encoder.load(forget)
+        let retainSet = try retain.map { try encoder.load($0) } ?? []
+        let idkSet = try idk.map { try encoder.load($0) }
+        var options = UnlearningOptions(steps: steps, batchSize: opt.batchSize, maxContext: opt.maxLength,
+                                        padId: Int32(lm.config.padTokenId ?? encoder.eos), optimizer: try opt.optimizerChoice(),
+                                        schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm, objective: objective,
+                                        seed: opt.seed, learningRate: opt.lr ?? 1e-5)
+        options.truncation = .dropResponseEnd
+        print("unlearning \(forgetSet.count) examples with \(objective.name), \(steps) steps")
+        let start = Date()
+        try Unlearner.run(model: lm, reference: reference, forget: forgetSet, retain: retainSet, idk: idkSet,
+                          options: options, progress: printStep)
+        try saveCheckpoint(lm, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
+        print(String(format: "%d steps in %.1f s; saved %@", steps, Date().timeIntervalSince(start), out))
+    }
+}
+
+/// Saves an HF checkpoint with the tokenizer (and its config, when present) beside the weights.
+func saveCheckpoint(_ model: CausalLM, tokenizerFile: URL, to out: String) throws {
+    let dir = tokenizerFile.deletingLastPathComponent()
+    var companions = model.companionFiles.filter { $0.lastPathComponent != "tokenizer.json" }
+    companions.append(tokenizerFile)
+    let config = dir.appendingPathComponent("tokenizer_config.json")
+    if FileManager.default.fileExists(atPath: config.path), !companions.contains(where: { $0.lastPathComponent == "tokenizer_config.json" }) {
+        companions.append(config)
+    }
+    try model.save(to: URL(fileURLWithPath: out), companionFiles: companions)
+}
