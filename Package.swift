@@ -5,8 +5,11 @@ import PackageDescription
 // (see ../shared/ENGINE.md). Unsafe flags are allowed because this is the root package.
 #if arch(x86_64)
 let fastMath: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+// Only the GEMM micro-kernels, called after a run-time CPU check (Engine's GEMMMicroKernel).
+let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
 #else
 let fastMath: [SwiftSetting] = []
+let avx512: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -29,8 +32,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
-        .target(name: "Engine", swiftSettings: fastMath),
-        .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
+        .target(name: "Engine", dependencies: ["EngineAVX512"], exclude: ["README.md"], swiftSettings: fastMath),
+        .target(name: "EngineAVX512", swiftSettings: avx512),
+        .target(name: "Models", dependencies: ["Engine"], exclude: ["README.md"], swiftSettings: fastMath),
         .target(name: "Tokenizers", swiftSettings: fastMath),
         .target(name: "Training", dependencies: ["Engine", "Models"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Engine", "Tokenizers"], swiftSettings: fastMath),

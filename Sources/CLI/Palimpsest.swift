@@ -17,6 +17,8 @@ struct Palimpsest: ParsableCommand {
             Report.self,
             TheoryCommand.self,
             DataCommand.self,
+            Score.self,
+            Generate.self,
         ]
     )
 }

@@ -5,7 +5,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the speed of the engine's kernels and models.",
-        subcommands: [BenchGEMM.self]
+        subcommands: [BenchGEMM.self, BenchTrain.self]
     )
 }
 
@@ -24,9 +24,18 @@ struct BenchGEMM: ParsableCommand {
     @Flag(help: "Print one JSON object per line.")
     var json = false
 
-    /// (M, K, N) of the forward products; the backward products are their transposes.
+    @Option(name: .customLong("shape"),
+            help: "Only this product, as MxKxN with optional transposes, e.g. 2048x512x1408:NT (repeatable).")
+    var shapes: [String] = []
+
+    @Flag(help: "Only the forward product of each shape (a third of the default run).")
+    var quick = false
+
+    /// (M, K, N) of the forward products; the backward products are their transposes. The small
+    /// model's shapes first, then the tiny model's (batch 8 x 128 tokens).
     static let shapes: [(Int, Int, Int)] = [
         (2048, 512, 1408), (2048, 1408, 512), (2048, 512, 8192), (2048, 1024, 2816), (2048, 512, 512),
+        (1024, 128, 352), (1024, 128, 2048),
     ]
 
     func run() throws {
@@ -34,12 +43,20 @@ struct BenchGEMM: ParsableCommand {
         guard threads > 0 else { throw ValidationError("--threads must be > 0") }
         guard repeats > 0 else { throw ValidationError("--repeats must be > 0") }
         var cases: [(m: Int, k: Int, n: Int, ta: Bool, tb: Bool)] = []
-        for (m, k, n) in Self.shapes {
-            cases.append((m, k, n, false, true))   // forward: X[M,K] · W[N,K]^T
-            cases.append((m, n, k, false, false))  // dX = dY[M,N] · W[N,K]
-            cases.append((n, m, k, true, false))   // dW = dY^T[N,M] · X[M,K]
+        if !shapes.isEmpty {
+            cases = try shapes.map(Self.parseShape)
+        } else {
+            for (m, k, n) in Self.shapes {
+                cases.append((m, k, n, false, true))   // forward: X[M,K] · W[N,K]^T
+                if quick { continue }
+                cases.append((m, n, k, false, false))  // dX = dY[M,N] · W[N,K]
+                cases.append((n, m, k, true, false))   // dW = dY^T[N,M] · X[M,K]
+            }
         }
-        if !json { print("     M      K      N  tA tB threads   GFLOP/s") }
+        if !json {
+            print("sgemm kernel: \(GEMM.kernelName)")
+            print("     M      K      N  tA tB threads   GFLOP/s")
+        }
         for c in cases {
             let gflops = Self.measure(m: c.m, k: c.k, n: c.n, transA: c.ta, transB: c.tb, threads: threads, repeats: repeats)
             if json {
@@ -48,6 +65,18 @@ struct BenchGEMM: ParsableCommand {
                 print(String(format: "%6d %6d %6d  %@  %@ %7d %9.2f", c.m, c.k, c.n, c.ta ? "T" : "N", c.tb ? "T" : "N", threads, gflops))
             }
         }
+    }
+
+    /// Parses `MxKxN` or `MxKxN:TT` (transposes of A and B, each `N` or `T`).
+    static func parseShape(_ text: String) throws -> (m: Int, k: Int, n: Int, ta: Bool, tb: Bool) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        let dims = parts[0].split(separator: "x").map { Int($0) }
+        let flags = parts.count > 1 ? Array(parts[1]) : ["N", "N"]
+        guard parts.count <= 2, dims.count == 3, let m = dims[0], let k = dims[1], let n = dims[2],
+              m > 0, k > 0, n > 0, flags.count == 2, flags.allSatisfy({ $0 == "N" || $0 == "T" }) else {
+            throw ValidationError("--shape '\(text)': expected MxKxN with positive sizes, optionally followed by :NN, :NT, :TN or :TT")
+        }
+        return (m, k, n, flags[0] == "T", flags[1] == "T")
     }
 
     static func measure(m: Int, k: Int, n: Int, transA: Bool, transB: Bool, threads: Int, repeats: Int) -> Double {

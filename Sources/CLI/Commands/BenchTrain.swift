@@ -1,0 +1,150 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Models
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Time training steps (forward, backward, AdamW) of a preset model on random tokens.",
+        discussion: """
+        FLOPs per token are counted as 6N + 12·L·S·d (N = parameters without the input \
+        embedding, L layers, S sequence length, d hidden size), as in ../shared/ENGINE.md, so the \
+        numbers compare with scripts/bench/train_vs_pytorch.py.
+        """)
+
+    @Option(help: "Model preset: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String = "tiny"
+
+    @Option(help: "Sequences per step (default: the preset's reference batch).")
+    var batch: Int?
+
+    @Option(help: "Tokens per sequence (default: the preset's reference length).")
+    var seq: Int?
+
+    @Option(help: "Timed steps (after one warm-up step).")
+    var steps: Int = 5
+
+    @Option(help: "Threads to use (default: every core).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    /// The reference shapes of ENGINE.md's table.
+    static func defaultShape(_ p: ModelPreset) -> (batch: Int, seq: Int) {
+        switch p {
+        case .pilot, .tiny: return (8, 128)
+        case .small: return (4, 256)
+        case .medium: return (2, 256)
+        }
+    }
+
+    func run() throws {
+        guard let p = ModelPreset(rawValue: preset) else {
+            throw ValidationError("--preset: unknown preset \"\(preset)\" (expected one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let (b, t) = (batch ?? Self.defaultShape(p).batch, seq ?? Self.defaultShape(p).seq)
+        guard b > 0, t > 1, steps > 0 else { throw ValidationError("--batch, --seq and --steps must be positive (seq > 1)") }
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be > 0") }
+            Parallel.threads = threads
+        }
+        let config = p.config
+        let model = try CausalLM(config: config, seed: 1)
+        let params = model.namedParameters.map(\.tensor)
+        var optimizer = BenchAdamW(parameters: params)
+        var rng = SeededRandom(seed: 2)
+        var times: [Double] = []
+        var phases: [[Double]] = [[], [], []]  // forward, backward, optimizer
+        var lastLoss: Float = .nan
+        for step in 0...steps {
+            let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(config.vocabSize)) }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let loss = model.loss(ids, labels: ids, batch: b, length: t)
+            let tf = DispatchTime.now().uptimeNanoseconds
+            loss.backward()
+            let tb = DispatchTime.now().uptimeNanoseconds
+            optimizer.step()
+            lastLoss = loss.item()
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            if step > 0 {
+                times.append(Double(t1 - t0) / 1e9)
+                for (i, (a, z)) in [(t0, tf), (tf, tb), (tb, t1)].enumerated() { phases[i].append(Double(z - a) / 1e9) }
+            }
+        }
+        let total = times.reduce(0, +)
+        let tokens = Double(b * t * steps)
+        let n = Double(config.parameterCount - config.vocabSize * config.hiddenSize)
+        let flopsPerToken = 6 * n + 12 * Double(config.numHiddenLayers * t * config.hiddenSize)
+        let tokPerS = tokens / total
+        let gflops = tokPerS * flopsPerToken / 1e9
+        let rss = Self.peakRSSMiB()
+        let sorted = times.sorted()
+        let median = phases.map { $0.sorted()[$0.count / 2] }
+        if json {
+            print("{\"preset\":\"\(p.rawValue)\",\"batch\":\(b),\"seq\":\(t),\"steps\":\(steps),\"threads\":\(Parallel.threads),"
+                  + "\"parameters\":\(config.parameterCount),\"tokens_per_s\":\(String(format: "%.1f", tokPerS)),"
+                  + "\"gflops\":\(String(format: "%.2f", gflops)),\"median_step_s\":\(String(format: "%.4f", sorted[sorted.count / 2])),"
+                  + "\"forward_s\":\(String(format: "%.4f", median[0])),\"backward_s\":\(String(format: "%.4f", median[1])),"
+                  + "\"optimizer_s\":\(String(format: "%.4f", median[2])),"
+                  + "\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"last_loss\":\(String(format: "%.4f", lastLoss))}")
+        } else {
+            print("preset \(p.rawValue): \(config.parameterCount) parameters, batch \(b) × seq \(t), \(Parallel.threads) threads")
+            print(String(format: "%d steps: %.1f tokens/s, %.1f GFLOP/s, median step %.3f s, peak RSS %.0f MiB, last loss %.4f",
+                         steps, tokPerS, gflops, sorted[sorted.count / 2], rss, lastLoss))
+            print(String(format: "median forward %.3f s, backward %.3f s, AdamW %.3f s", median[0], median[1], median[2]))
+        }
+    }
+
+    static func peakRSSMiB() -> Double {
+        #if canImport(Glibc)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+        #else
+        return .nan
+        #endif
+    }
+}
+
+/// A plain AdamW (PyTorch's defaults: decoupled weight decay, bias-corrected moments) for the
+/// benchmark, so it measures the same work as the PyTorch side.
+struct BenchAdamW {
+    let parameters: [Tensor]
+    var m: [[Float]], v: [[Float]]
+    var t = 0
+    let lr: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.95, eps: Float = 1e-8, weightDecay: Float = 0.01
+
+    init(parameters: [Tensor]) {
+        self.parameters = parameters
+        m = parameters.map { [Float](repeating: 0, count: $0.count) }
+        v = m
+    }
+
+    mutating func step() {
+        t += 1
+        let c1 = 1 - Foundation.pow(beta1, Float(t)), c2 = 1 - Foundation.pow(beta2, Float(t))
+        let (lr, b1, b2, eps, wd) = (lr, beta1, beta2, eps, weightDecay)
+        for (i, p) in parameters.enumerated() {
+            p.withUnsafeMutableGradBufferPointer { g in
+                p.withUnsafeMutableBufferPointer { w in
+                    m[i].withUnsafeMutableBufferPointer { m in
+                        v[i].withUnsafeMutableBufferPointer { v in
+                            for j in 0..<w.count {
+                                let gj = g[j]
+                                m[j] = b1 * m[j] + (1 - b1) * gj
+                                v[j] = b2 * v[j] + (1 - b2) * gj * gj
+                                w[j] = w[j] * (1 - lr * wd) - lr * (m[j] / c1) / ((v[j] / c2).squareRoot() + eps)
+                            }
+                            g.update(repeating: 0)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

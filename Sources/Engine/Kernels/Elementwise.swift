@@ -1,0 +1,216 @@
+import Foundation
+
+/// Elementwise kernels over contiguous buffers. Large buffers are split across threads;
+/// each output element depends only on its inputs, so results never depend on the split.
+enum Elementwise {
+    static let grain = 1 << 15
+
+    /// Runs `body(start, n)` over chunks of `0..<count` (in parallel when large).
+    @inline(__always)
+    static func chunked(_ count: Int, _ body: (_ start: Int, _ n: Int) -> Void) {
+        parallelChunks(count, grain: grain) { _, r in body(r.lowerBound, r.count) }
+    }
+
+    /// Applies a SIMD function lane-wise: `y[i] = f(x[i])`. The tail uses the same function.
+    @inline(__always)
+    static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, _ f: (F8) -> F8) {
+        chunked(count) { s, n in
+            var i = 0
+            while i + 8 <= n {
+                let v = UnsafeRawPointer(x + s + i).loadUnaligned(as: F8.self)
+                UnsafeMutableRawPointer(y + s + i).storeBytes(of: f(v), as: F8.self)
+                i += 8
+            }
+            if i < n {
+                var v = F8(repeating: 0)
+                for j in 0..<(n - i) { v[j] = x[s + i + j] }
+                let r = f(v)
+                for j in 0..<(n - i) { y[s + i + j] = r[j] }
+            }
+        }
+    }
+
+    /// `z[i] = f(x[i], y[i])`.
+    @inline(__always)
+    static func map2(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafeMutablePointer<Float>,
+                     count: Int, _ f: (F8, F8) -> F8) {
+        chunked(count) { s, n in
+            var i = 0
+            while i + 8 <= n {
+                let a = UnsafeRawPointer(x + s + i).loadUnaligned(as: F8.self)
+                let b = UnsafeRawPointer(y + s + i).loadUnaligned(as: F8.self)
+                UnsafeMutableRawPointer(z + s + i).storeBytes(of: f(a, b), as: F8.self)
+                i += 8
+            }
+            if i < n {
+                var a = F8(repeating: 0), b = F8(repeating: 0)
+                for j in 0..<(n - i) { a[j] = x[s + i + j]; b[j] = y[s + i + j] }
+                let r = f(a, b)
+                for j in 0..<(n - i) { z[s + i + j] = r[j] }
+            }
+        }
+    }
+
+    /// `w[i] = f(x[i], y[i], z[i])`.
+    @inline(__always)
+    static func map3(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafePointer<Float>,
+                     _ w: UnsafeMutablePointer<Float>, count: Int, _ f: (F8, F8, F8) -> F8) {
+        chunked(count) { s, n in
+            var i = 0
+            while i + 8 <= n {
+                let a = UnsafeRawPointer(x + s + i).loadUnaligned(as: F8.self)
+                let b = UnsafeRawPointer(y + s + i).loadUnaligned(as: F8.self)
+                let c = UnsafeRawPointer(z + s + i).loadUnaligned(as: F8.self)
+                UnsafeMutableRawPointer(w + s + i).storeBytes(of: f(a, b, c), as: F8.self)
+                i += 8
+            }
+            if i < n {
+                var a = F8(repeating: 0), b = F8(repeating: 0), c = F8(repeating: 0)
+                for j in 0..<(n - i) { a[j] = x[s + i + j]; b[j] = y[s + i + j]; c[j] = z[s + i + j] }
+                let r = f(a, b, c)
+                for j in 0..<(n - i) { w[s + i + j] = r[j] }
+            }
+        }
+    }
+
+    // x, y, out: [count]
+    static func add(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+        map2(x, y, out, count: count) { $0 + $1 }
+    }
+
+    // dst += src, both [count]
+    static func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+        map2(dst, src, dst, count: count) { $0 + $1 }
+    }
+
+    // dst += alpha * src
+    static func axpy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, alpha: Float, count: Int) {
+        let a = F8(repeating: alpha)
+        map2(dst, src, dst, count: count) { $0.addingProduct(a, $1) }
+    }
+
+    // out = x * s
+    static func scale(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ s: Float, count: Int) {
+        let v = F8(repeating: s)
+        map(x, out, count: count) { $0 * v }
+    }
+
+    /// Row broadcasting: `out[r, j] = f(a[r, j], b[j])` for `a, out: [rows, n]`, `b: [n]`.
+    @inline(__always)
+    static func broadcastRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                              rows: Int, n: Int, _ f: (F8, F8) -> F8) {
+        parallelChunks(rows, grain: max(1, grain / n)) { _, range in
+            for r in range {
+                let ar = a + r * n, orow = out + r * n
+                var i = 0
+                while i + 8 <= n {
+                    let x = UnsafeRawPointer(ar + i).loadUnaligned(as: F8.self)
+                    let y = UnsafeRawPointer(b + i).loadUnaligned(as: F8.self)
+                    UnsafeMutableRawPointer(orow + i).storeBytes(of: f(x, y), as: F8.self)
+                    i += 8
+                }
+                while i < n {
+                    orow[i] = f(F8(repeating: ar[i]), F8(repeating: b[i]))[0]
+                    i += 1
+                }
+            }
+        }
+    }
+
+    /// Column sums of `[rows, n]` into `out[n]` (`out = beta·out + Σ_r g[r, :]`), deterministic
+    /// for a given thread count (fixed chunks, partials combined in chunk order).
+    static func sumRows(_ g: UnsafePointer<Float>, rows: Int, n: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        sumRowsOfProduct(g, nil, rows: rows, n: n, into: out, accumulate: accumulate)
+    }
+
+    /// `out[j] (+)= Σ_r g[r, j] · x[r, j]` (x nil means 1), deterministic for a given thread count.
+    static func sumRowsOfProduct(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>?, rows: Int, n: Int,
+                                 into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let chunks = chunkCount(rows, grain: max(1, grain / n))
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * n)
+        defer { partial.deallocate() }
+        partial.initialize(repeating: 0, count: chunks * n)
+        parallelChunks(rows, chunks: chunks) { c, range in
+            let acc = partial + c * n
+            for r in range {
+                let gr = g + r * n
+                if let x {
+                    let xr = x + r * n
+                    var i = 0
+                    while i + 8 <= n {
+                        let a = UnsafeRawPointer(acc + i).loadUnaligned(as: F8.self)
+                        let u = UnsafeRawPointer(gr + i).loadUnaligned(as: F8.self)
+                        let v = UnsafeRawPointer(xr + i).loadUnaligned(as: F8.self)
+                        UnsafeMutableRawPointer(acc + i).storeBytes(of: a.addingProduct(u, v), as: F8.self)
+                        i += 8
+                    }
+                    while i < n { acc[i] += gr[i] * xr[i]; i += 1 }
+                } else {
+                    var i = 0
+                    while i + 8 <= n {
+                        let a = UnsafeRawPointer(acc + i).loadUnaligned(as: F8.self)
+                        let u = UnsafeRawPointer(gr + i).loadUnaligned(as: F8.self)
+                        UnsafeMutableRawPointer(acc + i).storeBytes(of: a + u, as: F8.self)
+                        i += 8
+                    }
+                    while i < n { acc[i] += gr[i]; i += 1 }
+                }
+            }
+        }
+        if !accumulate { out.update(repeating: 0, count: n) }
+        for c in 0..<chunks {
+            for j in 0..<n { out[j] += partial[c * n + j] }
+        }
+    }
+
+    /// Σ x[i] in Double, deterministic for a given thread count.
+    static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        let chunks = chunkCount(count, grain: grain)
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: chunks)
+        defer { partial.deallocate() }
+        parallelChunks(count, chunks: chunks) { c, r in
+            var acc = SIMD8<Double>(repeating: 0)
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: F8.self)
+                acc += SIMD8<Double>(v)
+                i += 8
+            }
+            var s = acc.sum()
+            while i < r.upperBound { s += Double(x[i]); i += 1 }
+            partial[c] = s
+        }
+        var total = 0.0
+        for c in 0..<chunks { total += partial[c] }
+        return total
+    }
+
+    // σ(x) = 1 / (1 + e^-x)
+    @inline(__always) static func sigmoid(_ x: F8) -> F8 {
+        F8(repeating: 1) / (F8(repeating: 1) + simdExp(-x))
+    }
+
+    // silu(x) = x·σ(x)
+    @inline(__always) static func silu(_ x: F8) -> F8 { x * sigmoid(x) }
+
+    // d silu / dx = σ(x)·(1 + x·(1 − σ(x)))
+    @inline(__always) static func siluGrad(_ x: F8) -> F8 {
+        let s = sigmoid(x)
+        return s * (F8(repeating: 1) + x * (F8(repeating: 1) - s))
+    }
+}
+
+extension Elementwise {
+    /// dst += src without threading (for many short rows inside an outer loop).
+    @inline(__always)
+    static func addInPlaceSerial(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let a = UnsafeRawPointer(dst + i).loadUnaligned(as: F8.self)
+            let b = UnsafeRawPointer(src + i).loadUnaligned(as: F8.self)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: a + b, as: F8.self)
+            i += 8
+        }
+        while i < n { dst[i] += src[i]; i += 1 }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+#if arch(x86_64)
+import EngineAVX512
+#endif
+
+/// A register-blocked micro-kernel: `C[mr, nr] = alpha * Apanel · Bpanel + beta * C` on full tiles,
+/// with packed panels as laid out by `GEMMPack`. `beta == 0` never reads C.
+///
+/// Every kernel accumulates each C element over `p` in increasing order with one fused
+/// multiply-add per step, then stores `fma(alpha, acc, beta * c)`, so all kernels (and the scalar
+/// edge path) give bit-identical results.
+@usableFromInline
+struct GEMMMicroKernel: Sendable {
+    typealias Body = @Sendable (
+        _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) -> Void
+
+    let name: String
+    let mr: Int
+    let nr: Int
+    /// Depth of one packed block (B micro-panel `kc * nr` floats should stay in L1).
+    let kc: Int
+    /// Rows of A packed at a time (`mc * kc` floats should stay in L2).
+    let mc: Int
+    let body: Body
+
+    /// 6 x 16 tile in 12 ymm accumulators (AVX2 + FMA with `-target-cpu haswell`).
+    static let avx2 = GEMMMicroKernel(name: "avx2-6x16", mr: 6, nr: 16, kc: 256, mc: 144, body: kernel6x16)
+
+    /// The fastest kernel this CPU supports.
+    /// 12 x 32 tile in 24 zmm accumulators, compiled in the EngineAVX512 module.
+    static let avx512: GEMMMicroKernel? = {
+        #if arch(x86_64)
+        return GEMMMicroKernel(name: "avx512-12x32", mr: GEMMKernelsAVX512.mr, nr: GEMMKernelsAVX512.nr,
+                               kc: 256, mc: 144, body: GEMMKernelsAVX512.kernel12x32)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Every kernel this CPU can run, slowest first.
+    static let available: [GEMMMicroKernel] = {
+        var kernels = [avx2]
+        if let k = avx512, CPUFeatures.hasAVX512 { kernels.append(k) }
+        return kernels
+    }()
+
+    /// The kernel `sgemm` uses: the fastest available, or the one named by
+    /// `PALIMPSEST_GEMM_KERNEL` (e.g. `avx2-6x16`) when that is available.
+    static let best: GEMMMicroKernel = {
+        if let name = ProcessInfo.processInfo.environment["PALIMPSEST_GEMM_KERNEL"],
+           let k = available.first(where: { $0.name == name }) { return k }
+        return available.last!
+    }()
+}
+
+@inline(__always)
+func gemmStoreTile(_ p: UnsafeMutablePointer<Float>, _ acc: SIMD8<Float>, _ alpha: SIMD8<Float>, _ beta: Float) {
+    let raw = UnsafeMutableRawPointer(p)
+    if beta == 0 {
+        raw.storeBytes(of: alpha * acc, as: SIMD8<Float>.self)
+    } else {
+        let old = raw.loadUnaligned(as: SIMD8<Float>.self)
+        var r = SIMD8<Float>(repeating: beta) * old
+        r.addProduct(alpha, acc)
+        raw.storeBytes(of: r, as: SIMD8<Float>.self)
+    }
+}
+
+@Sendable
+func kernel6x16(
+    _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
+) {
+    var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
+    var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+    var c20 = SIMD8<Float>(), c21 = SIMD8<Float>()
+    var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+    var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
+    var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = pb.loadUnaligned(as: SIMD8<Float>.self)
+        let b1 = pb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        var av = SIMD8<Float>(repeating: pa[0])
+        c00.addProduct(av, b0); c01.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: pa[1])
+        c10.addProduct(av, b0); c11.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: pa[2])
+        c20.addProduct(av, b0); c21.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: pa[3])
+        c30.addProduct(av, b0); c31.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: pa[4])
+        c40.addProduct(av, b0); c41.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: pa[5])
+        c50.addProduct(av, b0); c51.addProduct(av, b1)
+        pa += 6
+        pb += 64
+    }
+    let al = SIMD8<Float>(repeating: alpha)
+    var row = c
+    gemmStoreTile(row, c00, al, beta); gemmStoreTile(row + 8, c01, al, beta); row += ldc
+    gemmStoreTile(row, c10, al, beta); gemmStoreTile(row + 8, c11, al, beta); row += ldc
+    gemmStoreTile(row, c20, al, beta); gemmStoreTile(row + 8, c21, al, beta); row += ldc
+    gemmStoreTile(row, c30, al, beta); gemmStoreTile(row + 8, c31, al, beta); row += ldc
+    gemmStoreTile(row, c40, al, beta); gemmStoreTile(row + 8, c41, al, beta); row += ldc
+    gemmStoreTile(row, c50, al, beta); gemmStoreTile(row + 8, c51, al, beta)
+}
+
+/// Run-time CPU checks for kernels compiled beyond the package's baseline target.
+enum CPUFeatures {
+    /// AVX-512 F, CD, BW, DQ and VL (what `-target-cpu skylake-avx512` may emit), enabled by the OS.
+    static let hasAVX512: Bool = {
+        #if arch(x86_64) && os(Linux)
+        // The kernel lists a feature only when it also saves the state, so the flags suffice.
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+        #elseif arch(x86_64) && canImport(Darwin)
+        func has(_ name: String) -> Bool {
+            var value: Int32 = 0
+            var size = MemoryLayout<Int32>.size
+            return sysctlbyname(name, &value, &size, nil, 0) == 0 && value != 0
+        }
+        return ["hw.optional.avx512f", "hw.optional.avx512cd", "hw.optional.avx512bw", "hw.optional.avx512dq",
+                "hw.optional.avx512vl"].allSatisfy(has)
+        #else
+        return false
+        #endif
+    }()
+}

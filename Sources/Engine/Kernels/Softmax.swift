@@ -1,0 +1,129 @@
+import Foundation
+
+/// Row softmax, fused log-softmax + gather, and their backward passes. Rows run in parallel.
+enum SoftmaxKernel {
+    @inline(__always)
+    static func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m = F8(repeating: -.infinity)
+        var i = 0
+        var nan = false
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: F8.self)
+            if any(v .!= v) { nan = true }
+            m = pointwiseMax(m, v)
+            i += 8
+        }
+        var s = m.max()
+        while i < n { if x[i].isNaN { nan = true }; s = Swift.max(s, x[i]); i += 1 }
+        return nan ? .nan : s
+    }
+
+    /// Σ exp(x[i] − m), and optionally writes the exponentials to `out`.
+    @inline(__always)
+    static func sumExp(_ x: UnsafePointer<Float>, _ n: Int, minus m: Float, out: UnsafeMutablePointer<Float>?) -> Float {
+        let mv = F8(repeating: m)
+        var acc = F8(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            let e = simdExp(UnsafeRawPointer(x + i).loadUnaligned(as: F8.self) - mv)
+            if let out { UnsafeMutableRawPointer(out + i).storeBytes(of: e, as: F8.self) }
+            acc += e
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n {
+            let e = fastExp(x[i] - m)
+            out?[i] = e
+            s += e
+            i += 1
+        }
+        return s
+    }
+
+    /// x, y: [rows, n]. y = softmax(x) along the last axis.
+    static func forward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
+        parallelChunks(rows, grain: max(1, 4096 / n)) { _, range in
+            for r in range {
+                let xr = x + r * n, yr = y + r * n
+                let m = rowMax(xr, n)
+                let s = sumExp(xr, n, minus: m, out: yr)
+                let inv = F8(repeating: 1 / s)
+                var i = 0
+                while i + 8 <= n {
+                    let v = UnsafeRawPointer(yr + i).loadUnaligned(as: F8.self)
+                    UnsafeMutableRawPointer(yr + i).storeBytes(of: v * inv, as: F8.self)
+                    i += 8
+                }
+                while i < n { yr[i] *= inv[0]; i += 1 }
+            }
+        }
+    }
+
+    /// dy, y, dx: [rows, n]. dx = y ⊙ (dy − Σ dy⊙y).
+    static func backward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
+        parallelChunks(rows, grain: max(1, 4096 / n)) { _, range in
+            for r in range {
+                let gr = dy + r * n, yr = y + r * n, dr = dx + r * n
+                var acc = F8(repeating: 0)
+                var i = 0
+                while i + 8 <= n {
+                    acc.addProduct(UnsafeRawPointer(gr + i).loadUnaligned(as: F8.self), UnsafeRawPointer(yr + i).loadUnaligned(as: F8.self))
+                    i += 8
+                }
+                var d = acc.sum()
+                while i < n { d += gr[i] * yr[i]; i += 1 }
+                let dv = F8(repeating: d)
+                i = 0
+                while i + 8 <= n {
+                    let g = UnsafeRawPointer(gr + i).loadUnaligned(as: F8.self)
+                    let yv = UnsafeRawPointer(yr + i).loadUnaligned(as: F8.self)
+                    UnsafeMutableRawPointer(dr + i).storeBytes(of: yv * (g - dv), as: F8.self)
+                    i += 8
+                }
+                while i < n { dr[i] = yr[i] * (gr[i] - d); i += 1 }
+            }
+        }
+    }
+
+    /// logits: [rows, v]; targets: [rows]; out, lse: [rows].
+    /// out[r] = logits[r, t] − logsumexp(logits[r, :]) for t = targets[r]; 0 where t == ignore.
+    static func logSoftmaxGather(logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, ignore: Int32,
+                                 out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, rows: Int, v: Int) {
+        parallelChunks(rows, grain: max(1, 8192 / v)) { _, range in
+            for r in range {
+                let t = targets[r]
+                if t == ignore { out[r] = 0; lse[r] = 0; continue }
+                let xr = logits + r * v
+                let m = rowMax(xr, v)
+                let l = m.isFinite ? m + Foundation.log(sumExp(xr, v, minus: m, out: nil)) : m
+                lse[r] = l
+                out[r] = xr[Int(t)] - l
+            }
+        }
+    }
+
+    /// dlogits[r, :] = g[r]·(onehot(t) − softmax(logits[r, :])) (written, not accumulated);
+    /// zero rows where the target is ignored.
+    static func logSoftmaxGatherBackward(g: UnsafePointer<Float>, gStride: Int, logits: UnsafePointer<Float>,
+                                         targets: UnsafePointer<Int32>, ignore: Int32, lse: UnsafePointer<Float>,
+                                         dlogits: UnsafeMutablePointer<Float>, rows: Int, v: Int) {
+        parallelChunks(rows, grain: max(1, 8192 / v)) { _, range in
+            for r in range {
+                let t = targets[r]
+                let dr = dlogits + r * v
+                if t == ignore { dr.update(repeating: 0, count: v); continue }
+                let xr = logits + r * v
+                let gr = g[r * gStride]
+                let lv = F8(repeating: lse[r]), ng = F8(repeating: -gr)
+                var i = 0
+                while i + 8 <= v {
+                    let e = simdExp(UnsafeRawPointer(xr + i).loadUnaligned(as: F8.self) - lv)
+                    UnsafeMutableRawPointer(dr + i).storeBytes(of: e * ng, as: F8.self)
+                    i += 8
+                }
+                while i < v { dr[i] = fastExp(xr[i] - lse[r]) * -gr; i += 1 }
+                dr[Int(t)] += gr
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+// This module is compiled for AVX-512 (see Package.swift). Nothing here may run before the caller
+// has checked that the CPU supports AVX-512F/BW/DQ/VL/CD: Engine does that check and only then calls in.
+
+#if arch(x86_64)
+/// AVX-512 sgemm micro-kernels over panels packed by Engine's `GEMMPack`.
+public enum GEMMKernelsAVX512 {
+    public static let mr = 12
+    public static let nr = 32
+
+    /// `C[12, 32] = alpha * A · B + beta * C` on a full tile, from a packed `12 x kc` panel of A
+    /// (`a[p * 12 + i]`) and a packed `kc x 32` panel of B (`b[p * 32 + j]`). `beta == 0` never
+    /// reads C. Each element is one fused multiply-add per `p` in increasing order, then
+    /// `fma(alpha, acc, beta * c)`, exactly like Engine's other kernels.
+    @inline(never)
+    public static func kernel12x32(
+        _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
+    ) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        var c60 = V(), c61 = V(), c70 = V(), c71 = V(), c80 = V(), c81 = V()
+        var c90 = V(), c91 = V(), ca0 = V(), ca1 = V(), cb0 = V(), cb1 = V()
+        var pa = a
+        var pb = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            let b0 = pb.loadUnaligned(as: V.self)
+            let b1 = pb.loadUnaligned(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: pa[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: pa[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            av = V(repeating: pa[2]); c20.addProduct(av, b0); c21.addProduct(av, b1)
+            av = V(repeating: pa[3]); c30.addProduct(av, b0); c31.addProduct(av, b1)
+            av = V(repeating: pa[4]); c40.addProduct(av, b0); c41.addProduct(av, b1)
+            av = V(repeating: pa[5]); c50.addProduct(av, b0); c51.addProduct(av, b1)
+            av = V(repeating: pa[6]); c60.addProduct(av, b0); c61.addProduct(av, b1)
+            av = V(repeating: pa[7]); c70.addProduct(av, b0); c71.addProduct(av, b1)
+            av = V(repeating: pa[8]); c80.addProduct(av, b0); c81.addProduct(av, b1)
+            av = V(repeating: pa[9]); c90.addProduct(av, b0); c91.addProduct(av, b1)
+            av = V(repeating: pa[10]); ca0.addProduct(av, b0); ca1.addProduct(av, b1)
+            av = V(repeating: pa[11]); cb0.addProduct(av, b0); cb1.addProduct(av, b1)
+            pa += 12
+            pb += 128
+        }
+        let al = V(repeating: alpha)
+        var row = c
+        store(row, c00, c01, al, beta); row += ldc
+        store(row, c10, c11, al, beta); row += ldc
+        store(row, c20, c21, al, beta); row += ldc
+        store(row, c30, c31, al, beta); row += ldc
+        store(row, c40, c41, al, beta); row += ldc
+        store(row, c50, c51, al, beta); row += ldc
+        store(row, c60, c61, al, beta); row += ldc
+        store(row, c70, c71, al, beta); row += ldc
+        store(row, c80, c81, al, beta); row += ldc
+        store(row, c90, c91, al, beta); row += ldc
+        store(row, ca0, ca1, al, beta); row += ldc
+        store(row, cb0, cb1, al, beta)
+    }
+
+    @inline(__always)
+    static func store(_ p: UnsafeMutablePointer<Float>, _ x0: SIMD16<Float>, _ x1: SIMD16<Float>,
+                      _ alpha: SIMD16<Float>, _ beta: Float) {
+        let raw = UnsafeMutableRawPointer(p)
+        if beta == 0 {
+            raw.storeBytes(of: alpha * x0, as: SIMD16<Float>.self)
+            raw.storeBytes(of: alpha * x1, toByteOffset: 64, as: SIMD16<Float>.self)
+        } else {
+            let bv = SIMD16<Float>(repeating: beta)
+            var r0 = bv * raw.loadUnaligned(as: SIMD16<Float>.self)
+            var r1 = bv * raw.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            r0.addProduct(alpha, x0)
+            r1.addProduct(alpha, x1)
+            raw.storeBytes(of: r0, as: SIMD16<Float>.self)
+            raw.storeBytes(of: r1, toByteOffset: 64, as: SIMD16<Float>.self)
+        }
+    }
+}
+#endif

@@ -1,0 +1,51 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory-mapped file. Pages are read from disk only when touched, so opening a
+/// large checkpoint costs nothing until its tensors are converted.
+final class MappedFile: @unchecked Sendable {
+    let path: String
+    let count: Int
+    private let base: UnsafeMutableRawPointer?
+
+    init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw ModelIOError(.unreadable, file: path, "cannot open file (\(String(cString: strerror(errno))))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw ModelIOError(.unreadable, file: path, "cannot stat file (\(String(cString: strerror(errno))))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw ModelIOError(.unreadable, file: path, "not a regular file")
+        }
+        count = Int(st.st_size)
+        if count == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw ModelIOError(.unreadable, file: path, "cannot map file (\(String(cString: strerror(errno))))")
+        }
+        base = p
+    }
+
+    deinit {
+        if let base { munmap(base, count) }
+    }
+
+    /// The bytes in `range`; valid while `self` is alive.
+    func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "MappedFile: range \(range) outside 0..<\(count)")
+        guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+
+/// A named Float32 tensor held in host memory: the unit the checkpoint reader and writer trade in.
+public struct NamedTensor: Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+    public var values: [Float]
+
+    public init(name: String, shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count,
+                     "NamedTensor \"\(name)\": shape \(shape) has \(shape.reduce(1, *)) elements, values has \(values.count)")
+        self.name = name
+        self.shape = shape
+        self.values = values
+    }
+}
+
+/// Writes safetensors files.
+public enum SafetensorsWriter {
+    /// Writes `tensors` (in the given order) to `url` as `dtype` (F32, F16 or BF16).
+    ///
+    /// The header is padded with spaces to a multiple of 8 bytes so the data buffer is aligned.
+    /// The file is written to a temporary name beside `url` and renamed into place, so a reader
+    /// never sees half a file.
+    public static func write(_ tensors: [NamedTensor], dtype: SafetensorsDType = .F32,
+                             metadata: [String: String] = ["format": "pt"], to url: URL) throws {
+        let path = url.path
+        guard dtype.isLoadable else {
+            throw ModelIOError(.unsupportedDType, file: path, "cannot write dtype \(dtype.rawValue); use F32, F16 or BF16")
+        }
+        var seen = Set<String>()
+        for t in tensors where !seen.insert(t.name).inserted {
+            throw ModelIOError(.writeFailed, file: path, "duplicate tensor name \"\(t.name)\"")
+        }
+        if tensors.contains(where: { $0.name == "__metadata__" }) {
+            throw ModelIOError(.writeFailed, file: path, "\"__metadata__\" is reserved and cannot name a tensor")
+        }
+        var header = "{"
+        if !metadata.isEmpty {
+            header += "\"__metadata__\":{"
+            header += metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0]!))" }.joined(separator: ",")
+            header += "}"
+        }
+        var offset = 0
+        for t in tensors {
+            let bytes = t.values.count * dtype.size
+            if header.count > 1 { header += "," }
+            header += "\(jsonQuoted(t.name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            offset += bytes
+        }
+        header += "}"
+        var headerBytes = Array(header.utf8)
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+            throw ModelIOError(.writeFailed, file: path, "cannot create \(tmp.path)")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: tmp)
+            defer { try? handle.close() }
+            var prefix = Data(count: 8)
+            prefix.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(headerBytes.count).littleEndian, as: UInt64.self) }
+            try handle.write(contentsOf: prefix)
+            try handle.write(contentsOf: Data(headerBytes))
+            for t in tensors where !t.values.isEmpty {
+                // Convert in chunks so a large tensor needs no second full-size copy.
+                let chunk = 1 << 20
+                var start = 0
+                while start < t.values.count {
+                    let end = min(start + chunk, t.values.count)
+                    var data = Data(count: (end - start) * dtype.size)
+                    t.values.withUnsafeBufferPointer { src in
+                        data.withUnsafeMutableBytes { dst in
+                            DTypeConversion.fromFloat(UnsafeBufferPointer(rebasing: src[start..<end]), dtype: dtype, into: dst)
+                        }
+                    }
+                    try handle.write(contentsOf: data)
+                    start = end
+                }
+            }
+            try handle.synchronize()
+        } catch let e as ModelIOError {
+            try? FileManager.default.removeItem(at: tmp)
+            throw e
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw ModelIOError(.writeFailed, file: path, "\(error)")
+        }
+        if rename(tmp.path, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: tmp)
+            throw ModelIOError(.writeFailed, file: path, "cannot move the written file into place (\(reason))")
+        }
+    }
+}

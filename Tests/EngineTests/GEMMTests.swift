@@ -1,0 +1,208 @@
+import Testing
+@testable import Engine
+
+/// Stored matrices and a Float64 reference for one sgemm call.
+private struct GEMMCase {
+    let m, n, k: Int
+    let transA, transB: Bool
+    let alpha, beta: Float
+    let lda, ldb, ldc: Int
+    var a: [Float], b: [Float], c: [Float]
+
+    init(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float = 1, beta: Float = 0,
+         pad: Int = 0, seed: UInt64) {
+        self.m = m; self.n = n; self.k = k; self.transA = transA; self.transB = transB
+        self.alpha = alpha; self.beta = beta
+        lda = (transA ? m : k) + pad
+        ldb = (transB ? k : n) + 2 * pad
+        ldc = n + 3 * pad
+        var rng = SeededRandom(seed: seed)
+        a = (0..<max(1, (transA ? k : m) * lda)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+        b = (0..<max(1, (transB ? n : k) * ldb)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+        c = (0..<max(1, m * ldc)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+    }
+
+    func opA(_ i: Int, _ p: Int) -> Double { Double(transA ? a[p * lda + i] : a[i * lda + p]) }
+    func opB(_ p: Int, _ j: Int) -> Double { Double(transB ? b[j * ldb + p] : b[p * ldb + j]) }
+
+    /// Runs sgemm (through `kernel` when given) and returns the result.
+    func run(threads: Int, kernel: GEMMMicroKernel? = nil, maxPackedB: Int = GEMMProblem.maxPackedB,
+             minParallelWork: Int = GEMMProblem.minParallelWork) -> [Float] {
+        var out = c
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    if let kernel {
+                        GEMMProblem(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                    a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                    beta: beta, c: pc.baseAddress!, ldc: ldc)
+                            .run(kernel: kernel, threads: threads, maxPackedB: maxPackedB, minParallelWork: minParallelWork)
+                    } else {
+                        GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                   a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                   beta: beta, c: pc.baseAddress!, ldc: ldc, threads: threads)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Max error relative to `|alpha| sum |a||b| + |beta c|`, and whether padding was left untouched.
+    func check(_ out: [Float]) -> (error: Double, paddingKept: Bool) {
+        var worst = 0.0
+        var kept = true
+        for i in 0..<m {
+            for j in 0..<ldc {
+                let got = out[i * ldc + j]
+                if j >= n {
+                    if got != c[i * ldc + j] { kept = false }
+                    continue
+                }
+                var sum = 0.0, mag = 0.0
+                for p in 0..<k {
+                    let t = opA(i, p) * opB(p, j)
+                    sum += t; mag += abs(t)
+                }
+                let prior = beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j])
+                let want = Double(alpha) * sum + prior
+                let scale = abs(Double(alpha)) * mag + abs(prior) + 1e-30
+                if !(abs(Double(got) - want) / scale <= worst) { worst = got.isNaN ? .infinity : abs(Double(got) - want) / scale }
+            }
+        }
+        return (worst, kept)
+    }
+}
+
+/// Float32 accumulation over k terms stays well inside this bound relative to sum |a||b|.
+private func tolerance(_ k: Int) -> Double { Double(k + 4) * Double(Float.ulpOfOne) }
+
+private let transposes = [(false, false), (false, true), (true, false), (true, true)]
+
+@Test(arguments: GEMMMicroKernel.available.map(\.name))
+func gemmMatchesReferenceOnOddShapes(kernelName: String) {
+    let kernel = GEMMMicroKernel.available.first { $0.name == kernelName }!
+    let mr = kernel.mr, nr = kernel.nr
+    // Sizes on both sides of the micro-tile, the depth block and the row block.
+    let shapes: [(Int, Int, Int)] = [
+        (1, 1, 1), (3, 5, 7), (mr, nr, 17), (mr + 1, nr - 1, 1), (mr - 1, nr + 1, 31),
+        (17, 2 * nr + 3, kernel.kc + 1), (2 * mr + 5, 3, kernel.kc - 1), (kernel.mc + 7, nr + 5, 9),
+        (127, 1, 40), (1, 127, 40),
+    ]
+    var seed: UInt64 = 1
+    for (m, n, k) in shapes {
+        for (ta, tb) in transposes {
+            seed += 1
+            let pad = Int(seed % 3)
+            let alpha: Float = seed % 2 == 0 ? 1 : -0.75
+            let beta: Float = [0, 1, 0.5][Int(seed % 3)]
+            let t = GEMMCase(m: m, n: n, k: k, transA: ta, transB: tb, alpha: alpha, beta: beta, pad: pad, seed: seed)
+            let (error, kept) = t.check(t.run(threads: 1, kernel: kernel))
+            #expect(error <= tolerance(k), "m=\(m) n=\(n) k=\(k) tA=\(ta) tB=\(tb) alpha=\(alpha) beta=\(beta)")
+            #expect(kept, "sgemm wrote outside the n columns of C (ldc padding)")
+        }
+    }
+}
+
+@Test func gemmPublicEntryMatchesReference() {
+    for (index, (ta, tb)) in transposes.enumerated() {
+        let t = GEMMCase(m: 37, n: 41, k: 300, transA: ta, transB: tb, alpha: 1.5, beta: -2, pad: 1, seed: 100 + UInt64(index))
+        let (error, kept) = t.check(t.run(threads: 2))
+        #expect(error <= tolerance(300) && kept, "tA=\(ta) tB=\(tb)")
+    }
+}
+
+@Test func gemmThreadedAndChunkedPathsAreExactAndDeterministic() {
+    // Force threading and several packed-B chunks on a small problem.
+    for kernel in GEMMMicroKernel.available {
+        for (ta, tb) in [(false, true), (true, false)] {
+            let t = GEMMCase(m: kernel.mc + 11, n: 2 * kernel.nr + 7, k: kernel.kc + 9, transA: ta, transB: tb,
+                             alpha: 0.5, beta: 0.25, pad: 2, seed: 7)
+            let serial = t.run(threads: 1, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
+            let twoA = t.run(threads: 2, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
+            let twoB = t.run(threads: 2, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
+            let three = t.run(threads: 3, kernel: kernel, minParallelWork: 0)
+            #expect(twoA == twoB, "\(kernel.name): two runs with 2 threads differ")
+            #expect(serial == twoA && serial == three, "\(kernel.name): results depend on the thread count")
+            let (error, kept) = t.check(twoA)
+            #expect(error <= tolerance(t.k) && kept, "\(kernel.name) tA=\(ta) tB=\(tb)")
+        }
+    }
+    // Every kernel sums in the same order, so they agree bit for bit.
+    let t = GEMMCase(m: 29, n: 70, k: 300, transA: false, transB: false, alpha: 1, beta: 1, seed: 9)
+    let results = GEMMMicroKernel.available.map { t.run(threads: 1, kernel: $0) }
+    #expect(results.allSatisfy { $0 == results[0] })
+}
+
+@Test func gemmBetaZeroIgnoresNaNAndAlphaZeroIgnoresInputs() {
+    var t = GEMMCase(m: 9, n: 20, k: 5, transA: false, transB: true, alpha: 2, beta: 0, seed: 3)
+    t.c = t.c.map { _ in .nan }
+    let out = t.run(threads: 1)
+    #expect(out.allSatisfy { !$0.isNaN })
+    #expect(t.check(out).error <= tolerance(5))
+
+    var u = GEMMCase(m: 4, n: 3, k: 6, transA: true, transB: false, alpha: 0, beta: 0.5, seed: 4)
+    u.a = u.a.map { _ in .nan }
+    let c0 = u.c
+    #expect(u.run(threads: 1) == c0.map { $0 * 0.5 })
+}
+
+@Test func gemmEmptySizes() {
+    // k = 0: C = beta * C, A and B never read.
+    let t = GEMMCase(m: 3, n: 4, k: 0, transA: false, transB: false, alpha: 1, beta: 0.5, seed: 5)
+    #expect(t.run(threads: 1) == t.c.map { $0 * 0.5 })
+    var z = GEMMCase(m: 3, n: 4, k: 0, transA: true, transB: true, alpha: 1, beta: 0, seed: 6)
+    z.c = z.c.map { _ in .nan }
+    #expect(z.run(threads: 2).allSatisfy { $0 == 0 })
+    // m = 0 or n = 0: nothing is touched.
+    for (m, n) in [(0, 5), (5, 0), (0, 0)] {
+        let e = GEMMCase(m: m, n: n, k: 3, transA: false, transB: false, beta: 0, seed: 8)
+        #expect(e.run(threads: 2) == e.c)
+    }
+}
+
+@Test func gemmBatchedMatchesSingleCalls() {
+    // Strided batch with a shared B (stride 0), padded strides, run in parallel over the batch.
+    let (m, n, k, batch) = (13, 37, 21, 5)
+    let lda = k + 1, ldb = k + 3, ldc = n + 2
+    let strideA = m * lda + 7, strideC = m * ldc + 5
+    var rng = SeededRandom(seed: 11)
+    let a = (0..<(batch * strideA)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+    let b = (0..<(n * ldb)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+    let c0 = (0..<(batch * strideC)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+    var batched = c0, single = c0
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            batched.withUnsafeMutableBufferPointer { pc in
+                GEMM.sgemmBatched(transA: false, transB: true, m: m, n: n, k: k, alpha: 0.5,
+                                  a: pa.baseAddress!, lda: lda, strideA: strideA, b: pb.baseAddress!, ldb: ldb, strideB: 0,
+                                  beta: 2, c: pc.baseAddress!, ldc: ldc, strideC: strideC, batch: batch, threads: 2)
+            }
+            single.withUnsafeMutableBufferPointer { pc in
+                for i in 0..<batch {
+                    GEMM.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 0.5,
+                               a: pa.baseAddress! + i * strideA, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                               beta: 2, c: pc.baseAddress! + i * strideC, ldc: ldc, threads: 1)
+                }
+            }
+        }
+    }
+    #expect(batched == single)
+    // Entry 3 against the Float64 reference.
+    var worst = 0.0
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0, mag = 0.0
+            for p in 0..<k {
+                let t = Double(a[3 * strideA + i * lda + p]) * Double(b[j * ldb + p])
+                sum += t; mag += abs(t)
+            }
+            let prior = 2 * Double(c0[3 * strideC + i * ldc + j])
+            let got = Double(batched[3 * strideC + i * ldc + j])
+            worst = max(worst, abs(got - (0.5 * sum + prior)) / (0.5 * mag + abs(prior)))
+        }
+    }
+    #expect(worst <= tolerance(k))
+    // Bytes between the C matrices are left alone.
+    #expect(batched[m * ldc + 2] == c0[m * ldc + 2])
+}
