@@ -19,6 +19,8 @@ struct Palimpsest: ParsableCommand {
             DataCommand.self,
             Score.self,
             Generate.self,
+            Tokenize.self,
+            TokenizerCommand.self,
         ]
     )
 }

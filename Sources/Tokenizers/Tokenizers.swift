@@ -1,1 +1,0 @@
-// Tokenizers: Hugging Face tokenizer.json encoding and decoding, chat templates, BPE training.
