@@ -18,6 +18,7 @@ struct Palimpsest: ParsableCommand {
             TheoryCommand.self,
             DataCommand.self,
             Score.self,
+            EvalCommand.self,
             Generate.self,
             Tokenize.self,
             TokenizerCommand.self,
