@@ -2,7 +2,7 @@ import Engine
 import Foundation
 import Models
 import Testing
-@testable import Evaluation
+import Evaluation
 
 /// A tiny random decoder: vocab 40, hidden 16, 2 layers. A wide initialisation makes the
 /// next-token distributions far from uniform, so differences between models show.
