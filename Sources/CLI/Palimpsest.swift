@@ -23,6 +23,7 @@ struct Palimpsest: ParsableCommand {
             TokenizerCommand.self,
             Train.self,
             Unlearn.self,
+            EvalCommand.self,
         ]
     )
 }

@@ -1,0 +1,363 @@
+import ArgumentParser
+import Datasets
+import Engine
+import Evaluation
+import Foundation
+import Models
+import Tokenizers
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "The paper's metrics on checkpoints: log-likelihoods, forget score, fact utility, math accuracy, mass, distance, divergence.",
+        discussion: """
+        Every subcommand reads HF checkpoint directories with tokenizer.json and prints one JSON object.
+        Prompts and responses are rendered with the tokenizer's chat template (--template auto: the
+        template named in tokenizer_config.json or recognised from the vocabulary, else `plain`,
+        "User: {q}\\nAssistant: {a}{eos}"); --template none encodes prompt and prompt+response as plain text.
+        Only response tokens are scored.
+        """,
+        subcommands: [EvalLoglik.self, EvalForget.self, EvalFacts.self, EvalMath.self, EvalMass.self,
+                      EvalDistance.self, EvalDivergence.self])
+}
+
+/// Options every `eval` subcommand shares.
+struct EvalOptions: ParsableArguments {
+    @Option(help: "Chat template: auto, plain, llama3, chatml, llama2 or none.")
+    var template = "auto"
+
+    @Option(help: "Sequences per forward pass.")
+    var batchSize = 32
+
+    func validate() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
+        guard ["auto", "none"].contains(template) || ChatTemplate.Format(rawValue: template) != nil else {
+            throw ValidationError("--template must be auto, none, \(ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", ")); got \(template)")
+        }
+    }
+}
+
+/// A checkpoint with its tokenizer, and how texts become token ids for it.
+struct EvalModel {
+    let path: String
+    let model: CausalLM
+    let tokenizer: Tokenizer
+    let template: ChatTemplate?
+    /// The tokenizer.json bytes, to check that compared models share a tokenizer.
+    let tokenizerData: Data
+
+    init(_ path: String, options: EvalOptions) throws {
+        self.path = path
+        model = try loadModel(path)
+        let file = URL(fileURLWithPath: path).appendingPathComponent("tokenizer.json")
+        guard let data = try? Data(contentsOf: file) else {
+            throw ModelCommandError("\(file.path): not found; eval needs the checkpoint's tokenizer.json")
+        }
+        tokenizerData = data
+        do { tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: path)) } catch {
+            throw ModelCommandError("\(file.path): \(error)")
+        }
+        guard tokenizer.vocabularySize <= model.config.vocabSize else {
+            throw ModelCommandError("\(file.path): the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(model.config.vocabSize)")
+        }
+        switch options.template {
+        case "none": template = nil
+        case "auto": template = ChatTemplate(for: tokenizer) ?? ChatTemplate(format: .plain)
+        default: template = ChatTemplate(format: ChatTemplate.Format(rawValue: options.template)!)
+        }
+    }
+
+    /// Stop tokens: the config's EOS and the tokenizer's (with the chat format's end of turn).
+    var eosTokenIds: Set<Int> { Set(model.config.eosTokenIds).union(tokenizer.eosTokenIDs) }
+
+    /// Prompt and response ids; the response is what the assistant's turn adds (with its end-of-turn token).
+    func pair(prompt: String, response: String) throws -> ScoredPair {
+        if let template {
+            let e = try template.encode([.user(prompt), .assistant(response)], tokenizer: tokenizer)
+            guard let first = e.assistantMask.firstIndex(of: true), let last = e.assistantMask.lastIndex(of: true) else {
+                throw ModelCommandError("the \(template.format.rawValue) template left no response tokens for \(response.prefix(60).debugDescription)")
+            }
+            return ScoredPair(prompt: e.ids[..<first].map { Int32($0) }, response: e.ids[first...last].map { Int32($0) })
+        }
+        let p = tokenizer.encode(prompt, addSpecialTokens: true)
+        let full = tokenizer.encode(prompt + response, addSpecialTokens: true)
+        // Score what the response adds, even if the join merges tokens at the seam.
+        var common = 0
+        while common < p.count, common < full.count, p[common] == full[common] { common += 1 }
+        return ScoredPair(prompt: full[..<common].map { Int32($0) }, response: full[common...].map { Int32($0) })
+    }
+
+    /// Ids of a prompt for generation (with the template's assistant header).
+    func generationPrompt(_ prompt: String) throws -> [Int32] {
+        if let template {
+            return try template.encode([.user(prompt)], tokenizer: tokenizer, addGenerationPrompt: true).ids.map { Int32($0) }
+        }
+        return tokenizer.encode(prompt, addSpecialTokens: true).map { Int32($0) }
+    }
+
+    /// Ids of a response alone, as the template renders the assistant's turn after `prompt`.
+    func response(_ text: String, after prompt: String) throws -> [Int32] { try pair(prompt: prompt, response: text).response }
+}
+
+/// Runs a metric, turning library errors into messages without the usage text.
+func evalRun<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as EvaluationError { throw ModelCommandError(e.description) } catch let e as DataError {
+        throw ModelCommandError(e.description)
+    } catch let e as TokenizerError { throw ModelCommandError("\(e)") }
+}
+
+func evalLoad<T>(_ what: String, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as DataError { throw ModelCommandError(e.description) } catch let e as ModelCommandError {
+        throw e
+    } catch { throw ModelCommandError("\(what): \(error)") }
+}
+
+/// JSON numbers, with non-finite values as null.
+func jsonNumber(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
+
+func printJSON(_ object: [String: Any]) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func summaryJSON(_ s: LogLikelihoodSummary) -> [String: Any] {
+    ["count": s.count, "tokens": s.totalTokens, "mean_per_token": jsonNumber(s.meanPerToken),
+     "token_weighted_mean": jsonNumber(s.tokenWeightedMean), "mean_sum": jsonNumber(s.meanSum)]
+}
+
+func requireNonEmptyInput<C: Collection>(_ c: C, _ file: String, _ what: String) throws {
+    if c.isEmpty { throw ModelCommandError("\(file): no \(what) found; the evaluation set is empty") }
+}
+
+struct EvalLoglik: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loglik", abstract: "Log-likelihood of each response given its prompt (any prompt/response JSONL).")
+
+    @Option(help: "Checkpoint directory.") var model: String
+    @Option(help: "JSONL of prompt/response pairs (any format with them).") var input: String
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        let m = try EvalModel(model, options: options)
+        let examples = try evalLoad(input) { try loadExamples(from: URL(fileURLWithPath: input)) }
+        try requireNonEmptyInput(examples, input, "prompt/response records")
+        let pairs = try evalRun { try examples.map { try m.pair(prompt: $0.prompt, response: $0.response) } }
+        let lls = try evalRun { try ModelScoring.logLikelihoods(m.model, pairs, batchSize: options.batchSize) }
+        let summary = try evalRun { try LogLikelihoodSummary(sequences: lls) }
+        var out = summaryJSON(summary)
+        out["model"] = model
+        out["sequences"] = lls.enumerated().map { i, s in
+            ["index": i, "tokens": s.tokenCount, "sum": jsonNumber(s.sum), "mean": jsonNumber(s.mean)] as [String: Any]
+        }
+        try printJSON(out)
+    }
+}
+
+struct EvalForget: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forget",
+        abstract: "Mean per-token log-likelihood of the refusal target and paraphrases given the forget prompts; with --baseline, the forget score.")
+
+    @Option(help: "Checkpoint directory (the unlearned model).") var model: String
+    @Option(help: "Checkpoint before unlearning; gives forget_score = baseline − model.") var baseline: String?
+    @Option(help: "JSONL of forget prompts (prompt/response records; responses ignored).") var prompts: String
+    @Option(help: "refusals.json ({\"target\": ..., \"paraphrases\": [...]}); default: the built-in target and paraphrases.")
+    var refusals: String?
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        let m = try EvalModel(model, options: options)
+        let examples = try evalLoad(prompts) { try loadExamples(from: URL(fileURLWithPath: prompts)) }
+        try requireNonEmptyInput(examples, prompts, "forget prompts")
+        var phrasings = [Safety.refusalTarget] + Safety.refusalParaphrases
+        if let refusals {
+            let obj = try evalLoad(refusals) { try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: refusals))) }
+            guard let o = obj as? [String: Any], let target = o["target"] as? String, let para = o["paraphrases"] as? [String] else {
+                throw ModelCommandError("\(refusals): expected {\"target\": string, \"paraphrases\": [string]}")
+            }
+            phrasings = [target] + para
+        }
+        func score(_ e: EvalModel) throws -> LogLikelihoodSummary {
+            let pairs = try evalRun { try examples.flatMap { ex in try phrasings.map { try e.pair(prompt: ex.prompt, response: $0) } } }
+            return try evalRun { try ModelMetrics.summary(e.model, pairs: pairs, batchSize: options.batchSize, metric: "refusal log-likelihood") }
+        }
+        let after = try score(m)
+        var out: [String: Any] = ["model": model, "prompts": examples.count, "phrasings": phrasings.count,
+                                  "refusal_loglik": jsonNumber(after.meanPerToken)]
+        if let baseline {
+            let b = try EvalModel(baseline, options: options)
+            try requireSameTokenizer(m, b)
+            let before = try score(b)
+            out["baseline"] = baseline
+            out["baseline_refusal_loglik"] = jsonNumber(before.meanPerToken)
+            out["forget_score"] = jsonNumber(try evalRun { try UnlearningScores.forgetScore(before: before, after: after) })
+        }
+        try printJSON(out)
+    }
+}
+
+struct EvalFacts: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "facts",
+        abstract: "Mean per-token log-likelihood of entity (TOFU-style) answers; with --baseline, the fact utility.")
+
+    @Option(help: "Checkpoint directory.") var model: String
+    @Option(help: "Checkpoint before unlearning; gives fact_utility = 1 − |Δ|.") var baseline: String?
+    @Option(help: "TOFU-format JSONL (question/answer).") var input: String
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        let m = try EvalModel(model, options: options)
+        let qa = try evalLoad(input) { try loadEntityQA(from: URL(fileURLWithPath: input)) }
+        try requireNonEmptyInput(qa, input, "question/answer records")
+        func score(_ e: EvalModel) throws -> LogLikelihoodSummary {
+            let pairs = try evalRun { try qa.map { try e.pair(prompt: $0.question, response: $0.answer) } }
+            return try evalRun { try ModelMetrics.summary(e.model, pairs: pairs, batchSize: options.batchSize, metric: "answer log-likelihood") }
+        }
+        let after = try score(m)
+        var out: [String: Any] = ["model": model, "questions": qa.count, "answer_loglik": jsonNumber(after.meanPerToken)]
+        if let baseline {
+            let b = try EvalModel(baseline, options: options)
+            try requireSameTokenizer(m, b)
+            let before = try score(b)
+            out["baseline"] = baseline
+            out["baseline_answer_loglik"] = jsonNumber(before.meanPerToken)
+            out["fact_utility"] = jsonNumber(try evalRun { try UnlearningScores.factUtility(before: before, after: after) })
+        }
+        try printJSON(out)
+    }
+}
+
+struct EvalMath: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "math", abstract: "Accuracy on GSM8K-style problems: the number after #### must equal the reference's.")
+
+    @Option(help: "Checkpoint directory.") var model: String
+    @Option(help: "GSM8K-format JSONL (question/answer with #### <number>).") var input: String
+    @Option(help: "Samples per question (0 = one greedy answer).") var samples = 0
+    @Option(help: "Sampling temperature when --samples > 0.") var temperature: Float = 1
+    @Option(help: "Seed of the sampling streams.") var seed: UInt64 = 0
+    @Option(help: "Tokens to generate at most per answer.") var maxNewTokens = 256
+    @Option(help: "Use only the first N questions.") var limit: Int?
+    @Flag(help: "Include every generated answer in the output.") var showAnswers = false
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        let m = try EvalModel(model, options: options)
+        var problems = try evalLoad(input) { try loadMathProblems(from: URL(fileURLWithPath: input)) }
+        if let limit { problems = Array(problems.prefix(max(0, limit))) }
+        try requireNonEmptyInput(problems, input, "math problems")
+        let prompts = try evalRun { try problems.map { try m.generationPrompt($0.question) } }
+        let decode: ([Int]) -> String = { m.tokenizer.decode($0, skipSpecialTokens: true) }
+        let texts = try evalRun {
+            try ModelMetrics.mathSamples(m.model, prompts: prompts, samples: samples, maxNewTokens: maxNewTokens, seed: seed,
+                                         eosTokenIds: m.eosTokenIds, temperature: temperature, batchSize: options.batchSize, decode: decode)
+        }
+        let acc = try evalRun { try MathAccuracy(samples: texts, references: problems.map(\.answer)) }
+        var out: [String: Any] = ["model": model, "questions": problems.count, "samples_per_question": max(samples, 1),
+                                  "accuracy": acc.mean, "per_question": acc.perQuestion, "unparsable": acc.unparsable,
+                                  "total_samples": acc.totalSamples, "seed": seed]
+        if showAnswers { out["answers"] = texts }
+        try printJSON(out)
+    }
+}
+
+struct EvalMass: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mass", abstract: "log π(C), log π(U), log π(R) and their shares for each probability-mass prompt.")
+
+    @Option(help: "Checkpoint directory.") var model: String
+    @Option(help: "Mass-format JSONL (prompt, compliance, target, refusal).") var input: String
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        let m = try EvalModel(model, options: options)
+        let items = try evalLoad(input) { try loadMassItems(from: URL(fileURLWithPath: input)) }
+        try requireNonEmptyInput(items, input, "mass items")
+        let encoded = try evalRun {
+            try items.map { it -> (prompt: [Int32], c: [Int32], u: [Int32], r: [Int32]) in
+                let c = try m.pair(prompt: it.prompt, response: it.compliance)
+                return (c.prompt, c.response, try m.response(it.target, after: it.prompt), try m.response(it.refusal, after: it.prompt))
+            }
+        }
+        let points = try evalRun { try ModelMetrics.mass(m.model, items: encoded, batchSize: options.batchSize) }
+        let curve = try evalRun { try ProbabilityMass.curve([points]) }[0]
+        let rows: [[String: Any]] = points.map { p in
+            let s = p.shares
+            return ["log_c": jsonNumber(p.logC), "log_u": jsonNumber(p.logU), "log_r": jsonNumber(p.logR),
+                    "share_c": jsonNumber(s.c), "share_u": jsonNumber(s.u), "share_r": jsonNumber(s.r)]
+        }
+        try printJSON(["model": model, "items": rows,
+                       "mean_log_c": jsonNumber(curve.meanLogC), "mean_log_u": jsonNumber(curve.meanLogU), "mean_log_r": jsonNumber(curve.meanLogR),
+                       "share_c": jsonNumber(curve.shareC), "share_u": jsonNumber(curve.shareU), "share_r": jsonNumber(curve.shareR)])
+    }
+}
+
+/// Compared models must share the tokenizer: the same tokenizer.json and vocabulary.
+func requireSameTokenizer(_ a: EvalModel, _ b: EvalModel) throws {
+    guard a.tokenizerData == b.tokenizerData else {
+        throw ModelCommandError("\(a.path) and \(b.path) have different tokenizer.json files; compared models must share a tokenizer")
+    }
+    do { try ModelMetrics.requireCompatible(a.model, b.model, "model comparison", a.path, b.path) } catch let e as EvaluationError {
+        throw ModelCommandError(e.description)
+    }
+}
+
+struct EvalDistance: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distance",
+        abstract: "Distance of a model to the retrained model on a probe set: squared log-prob difference and KL both ways.")
+
+    @Option(help: "Checkpoint directory (e.g. the unlearned model).") var model: String
+    @Option(help: "Checkpoint of the retrained model.") var retrained: String
+    @Option(help: "JSONL of prompt/response probe pairs.") var input: String
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        let m = try EvalModel(model, options: options)
+        let r = try EvalModel(retrained, options: options)
+        try requireSameTokenizer(m, r)
+        let examples = try evalLoad(input) { try loadExamples(from: URL(fileURLWithPath: input)) }
+        try requireNonEmptyInput(examples, input, "prompt/response records")
+        let probe = try evalRun { try examples.map { try m.pair(prompt: $0.prompt, response: $0.response) } }
+        let d = try evalRun { try ModelMetrics.distance(m.model, to: r.model, probe: probe, batchSize: options.batchSize) }
+        var out: [String: Any] = ["model": model, "retrained": retrained, "probe_pairs": probe.count]
+        for (k, v) in d { out[k] = jsonNumber(v) }
+        try printJSON(out)
+    }
+}
+
+struct EvalDivergence: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "divergence",
+        abstract: "Pairwise Jeffreys divergence (k3 on sampled continuations) between models, e.g. the unlearned models of different paths.")
+
+    @Option(parsing: .upToNextOption, help: "Two or more checkpoint directories.") var models: [String]
+    @Option(help: "JSONL of prompts (prompt/response records; responses ignored).") var prompts: String
+    @Option(help: "Tokens sampled per continuation at most.") var length = 32
+    @Option(help: "Continuations per prompt and model.") var samples = 1
+    @Option(help: "Seed of the sampling streams.") var seed: UInt64 = 0
+    @Option(help: "Reduction of the k3 terms: token, sequence or sequenceRatio.") var level = "token"
+    @Option(help: "Use only the first N prompts.") var limit: Int?
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        guard models.count >= 2 else { throw ValidationError("--models needs at least 2 directories, got \(models.count)") }
+        guard let lvl = PathDivergence.Level(rawValue: level) else {
+            throw ValidationError("--level must be one of \(PathDivergence.Level.allCases.map(\.rawValue).joined(separator: ", ")); got \(level)")
+        }
+        let loaded = try models.map { try EvalModel($0, options: options) }
+        for other in loaded.dropFirst() { try requireSameTokenizer(loaded[0], other) }
+        var examples = try evalLoad(prompts) { try loadExamples(from: URL(fileURLWithPath: prompts)) }
+        if let limit { examples = Array(examples.prefix(max(0, limit))) }
+        try requireNonEmptyInput(examples, prompts, "prompts")
+        let ids = try evalRun { try examples.map { try loaded[0].generationPrompt($0.prompt) } }
+        let eos = loaded.reduce(Set<Int>()) { $0.union($1.eosTokenIds) }
+        let matrix = try evalRun {
+            try ModelMetrics.pairwiseJeffreys(loaded.map(\.model), prompts: ids, length: length, seed: seed, eosTokenIds: eos,
+                                              samplesPerPrompt: samples, level: lvl, batchSize: options.batchSize)
+        }
+        try printJSON(["models": models, "prompts": examples.count, "samples_per_prompt": samples, "length": length, "seed": seed,
+                       "level": level, "jeffreys": matrix.map { $0.map(jsonNumber) }])
+    }
+}
