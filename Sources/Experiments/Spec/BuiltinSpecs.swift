@@ -72,9 +72,9 @@ public enum BuiltinSpecs {
       optimizer: {name: adamw, lr: 2e-3, betas: [0.9, 0.95], weight_decay: 0.01}
       schedule: {kind: linear, warmup: 0.05}
     stages:
-      - {name: refusal, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
-      - {name: compliance_c, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
-      - {name: compliance_u, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: refusal, data: mass, response: refusal, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: compliance_c, data: mass, response: compliance, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: compliance_u, data: mass, response: target, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
     forget: compliance_u
     paths: permutations
     retrain: false
