@@ -83,11 +83,11 @@ extension Autograd {
 
         case .mul(let a, let b):
             let bc = Broadcast(a, b, op: "mul")
-            if ctx.wants(a) { ctx.accumulate(a, BinaryKernel.apply(g, b, bc) { $0 * $1 }, owned: true) }
+            if ctx.wants(a) { ctx.accumulate(a, BinaryKernel.apply(g, b, bc, MulOp()), owned: true) }
             if ctx.wants(b) {
                 if bc.isFull {
                     let db = Tensor.uninitialized(b.shape)
-                    Elementwise.map2(g.pointer, a.pointer, db.pointer, count: b.count) { $0 * $1 }
+                    Elementwise.map2(g.pointer, a.pointer, db.pointer, count: b.count, MulOp())
                     ctx.accumulate(b, db, owned: true)
                 } else {
                     let db = Tensor(zeros: b.shape)
@@ -141,18 +141,18 @@ extension Autograd {
         case .silu(let x):
             guard ctx.wants(x) else { return }
             let dx = Tensor.uninitialized(x.shape)
-            Elementwise.map2(g.pointer, x.pointer, dx.pointer, count: x.count) { $0 * Elementwise.siluGrad($1) }
+            Elementwise.map2(g.pointer, x.pointer, dx.pointer, count: x.count, SiluBackwardOp())
             ctx.accumulate(x, dx, owned: true)
 
         case .swiglu(let gate, let up):
             if ctx.wants(gate) {
                 let d = Tensor.uninitialized(gate.shape)
-                Elementwise.map3(g.pointer, gate.pointer, up.pointer, d.pointer, count: gate.count) { $0 * $2 * Elementwise.siluGrad($1) }
+                Elementwise.map3(g.pointer, gate.pointer, up.pointer, d.pointer, count: gate.count, SwigluGateBackwardOp())
                 ctx.accumulate(gate, d, owned: true)
             }
             if ctx.wants(up) {
                 let d = Tensor.uninitialized(up.shape)
-                Elementwise.map2(g.pointer, gate.pointer, d.pointer, count: up.count) { $0 * Elementwise.silu($1) }
+                Elementwise.map2(g.pointer, gate.pointer, d.pointer, count: up.count, SwigluUpBackwardOp())
                 ctx.accumulate(up, d, owned: true)
             }
 
@@ -166,20 +166,20 @@ extension Autograd {
         case .exp(let x, let y):
             guard ctx.wants(x) else { return }
             let dx = Tensor.uninitialized(x.shape)
-            Elementwise.map2(g.pointer, y.pointer, dx.pointer, count: x.count) { $0 * $1 }
+            Elementwise.map2(g.pointer, y.pointer, dx.pointer, count: x.count, MulOp())
             ctx.accumulate(x, dx, owned: true)
 
         case .log(let x):
             guard ctx.wants(x) else { return }
             let dx = Tensor.uninitialized(x.shape)
-            Elementwise.map2(g.pointer, x.pointer, dx.pointer, count: x.count) { $0 / $1 }
+            Elementwise.map2(g.pointer, x.pointer, dx.pointer, count: x.count, DivOp())
             ctx.accumulate(x, dx, owned: true)
 
         case .logSigmoid(let x):
             // d/dx log σ(x) = σ(−x)
             guard ctx.wants(x) else { return }
             let dx = Tensor.uninitialized(x.shape)
-            Elementwise.map2(g.pointer, x.pointer, dx.pointer, count: x.count) { $0 * Elementwise.sigmoid(-$1) }
+            Elementwise.map2(g.pointer, x.pointer, dx.pointer, count: x.count, LogSigmoidBackwardOp())
             ctx.accumulate(x, dx, owned: true)
 
         case .attention(let q, let k, let v, let cfg, let probs):

@@ -27,16 +27,23 @@ private struct GEMMCase {
 
     /// Runs sgemm (through `kernel` when given) and returns the result.
     func run(threads: Int, kernel: GEMMMicroKernel? = nil, maxPackedB: Int = GEMMProblem.maxPackedB,
-             minParallelWork: Int = GEMMProblem.minParallelWork) -> [Float] {
+             minParallelWork: Int = GEMMProblem.minParallelWork, cBlockFloats: Int = GEMMProblem.cBlockFloats,
+             fewRows: Bool = false) -> [Float] {
         var out = c
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
-                    if let kernel {
+                    if fewRows {
                         GEMMProblem(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                                     a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
                                     beta: beta, c: pc.baseAddress!, ldc: ldc)
-                            .run(kernel: kernel, threads: threads, maxPackedB: maxPackedB, minParallelWork: minParallelWork)
+                            .runFewRows(kc: GEMMMicroKernel.best.kc, threads: threads, minParallelWork: 0)
+                    } else if let kernel {
+                        GEMMProblem(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                    a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                    beta: beta, c: pc.baseAddress!, ldc: ldc)
+                            .run(kernel: kernel, threads: threads, maxPackedB: maxPackedB, minParallelWork: minParallelWork,
+                                 cBlockFloats: cBlockFloats)
                     } else {
                         GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                                    a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
@@ -122,8 +129,11 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
             let twoA = t.run(threads: 2, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
             let twoB = t.run(threads: 2, kernel: kernel, maxPackedB: 1, minParallelWork: 0)
             let three = t.run(threads: 3, kernel: kernel, minParallelWork: 0)
+            // A packed over all of k, C walked one column panel at a time.
+            let subBlocked = t.run(threads: 2, kernel: kernel, minParallelWork: 0, cBlockFloats: 1)
             #expect(twoA == twoB, "\(kernel.name): two runs with 2 threads differ")
             #expect(serial == twoA && serial == three, "\(kernel.name): results depend on the thread count")
+            #expect(subBlocked == serial, "\(kernel.name): column sub-blocking changed the result")
             let (error, kept) = t.check(twoA)
             #expect(error <= tolerance(t.k) && kept, "\(kernel.name) tA=\(ta) tB=\(tb)")
         }
@@ -205,4 +215,20 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
     #expect(worst <= tolerance(k))
     // Bytes between the C matrices are left alone.
     #expect(batched[m * ldc + 2] == c0[m * ldc + 2])
+}
+
+@Test func gemmFewRowsPathMatchesPackedPathExactly() {
+    // Up to four rows skip packing; each row must come out bit for bit as in a larger product.
+    for m in 1...GEMMProblem.fewRows {
+        for (index, (ta, tb)) in transposes.enumerated() {
+            let t = GEMMCase(m: m, n: 77, k: 300, transA: ta, transB: tb, alpha: 0.75, beta: index % 2 == 0 ? 0 : 1.5,
+                             pad: 1, seed: 200 + UInt64(10 * m + index))
+            let direct = t.run(threads: 2, fewRows: true)
+            let packed = t.run(threads: 1, kernel: GEMMMicroKernel.best)
+            #expect(direct == packed, "m=\(m) tA=\(ta) tB=\(tb)")
+            #expect(t.run(threads: 1) == packed, "m=\(m) tA=\(ta) tB=\(tb): public entry")
+            let (error, kept) = t.check(direct)
+            #expect(error <= tolerance(300) && kept, "m=\(m) tA=\(ta) tB=\(tb)")
+        }
+    }
 }

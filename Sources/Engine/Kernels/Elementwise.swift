@@ -13,18 +13,18 @@ enum Elementwise {
 
     /// Applies a SIMD function lane-wise: `y[i] = f(x[i])`. The tail uses the same function.
     @inline(__always)
-    static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, _ f: (F8) -> F8) {
+    static func map<F: Lanewise1>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, _ f: F) {
         chunked(count) { s, n in
             var i = 0
             while i + 8 <= n {
                 let v = UnsafeRawPointer(x + s + i).loadUnaligned(as: F8.self)
-                UnsafeMutableRawPointer(y + s + i).storeBytes(of: f(v), as: F8.self)
+                UnsafeMutableRawPointer(y + s + i).storeBytes(of: f.apply(v), as: F8.self)
                 i += 8
             }
             if i < n {
                 var v = F8(repeating: 0)
                 for j in 0..<(n - i) { v[j] = x[s + i + j] }
-                let r = f(v)
+                let r = f.apply(v)
                 for j in 0..<(n - i) { y[s + i + j] = r[j] }
             }
         }
@@ -32,20 +32,20 @@ enum Elementwise {
 
     /// `z[i] = f(x[i], y[i])`.
     @inline(__always)
-    static func map2(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafeMutablePointer<Float>,
-                     count: Int, _ f: (F8, F8) -> F8) {
+    static func map2<F: Lanewise2>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafeMutablePointer<Float>,
+                                   count: Int, _ f: F) {
         chunked(count) { s, n in
             var i = 0
             while i + 8 <= n {
                 let a = UnsafeRawPointer(x + s + i).loadUnaligned(as: F8.self)
                 let b = UnsafeRawPointer(y + s + i).loadUnaligned(as: F8.self)
-                UnsafeMutableRawPointer(z + s + i).storeBytes(of: f(a, b), as: F8.self)
+                UnsafeMutableRawPointer(z + s + i).storeBytes(of: f.apply(a, b), as: F8.self)
                 i += 8
             }
             if i < n {
                 var a = F8(repeating: 0), b = F8(repeating: 0)
                 for j in 0..<(n - i) { a[j] = x[s + i + j]; b[j] = y[s + i + j] }
-                let r = f(a, b)
+                let r = f.apply(a, b)
                 for j in 0..<(n - i) { z[s + i + j] = r[j] }
             }
         }
@@ -53,21 +53,21 @@ enum Elementwise {
 
     /// `w[i] = f(x[i], y[i], z[i])`.
     @inline(__always)
-    static func map3(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafePointer<Float>,
-                     _ w: UnsafeMutablePointer<Float>, count: Int, _ f: (F8, F8, F8) -> F8) {
+    static func map3<F: Lanewise3>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafePointer<Float>,
+                                   _ w: UnsafeMutablePointer<Float>, count: Int, _ f: F) {
         chunked(count) { s, n in
             var i = 0
             while i + 8 <= n {
                 let a = UnsafeRawPointer(x + s + i).loadUnaligned(as: F8.self)
                 let b = UnsafeRawPointer(y + s + i).loadUnaligned(as: F8.self)
                 let c = UnsafeRawPointer(z + s + i).loadUnaligned(as: F8.self)
-                UnsafeMutableRawPointer(w + s + i).storeBytes(of: f(a, b, c), as: F8.self)
+                UnsafeMutableRawPointer(w + s + i).storeBytes(of: f.apply(a, b, c), as: F8.self)
                 i += 8
             }
             if i < n {
                 var a = F8(repeating: 0), b = F8(repeating: 0), c = F8(repeating: 0)
                 for j in 0..<(n - i) { a[j] = x[s + i + j]; b[j] = y[s + i + j]; c[j] = z[s + i + j] }
-                let r = f(a, b, c)
+                let r = f.apply(a, b, c)
                 for j in 0..<(n - i) { w[s + i + j] = r[j] }
             }
         }
@@ -75,30 +75,28 @@ enum Elementwise {
 
     // x, y, out: [count]
     static func add(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
-        map2(x, y, out, count: count) { $0 + $1 }
+        map2(x, y, out, count: count, AddOp())
     }
 
     // dst += src, both [count]
     static func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
-        map2(dst, src, dst, count: count) { $0 + $1 }
+        map2(dst, src, dst, count: count, AddOp())
     }
 
     // dst += alpha * src
     static func axpy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, alpha: Float, count: Int) {
-        let a = F8(repeating: alpha)
-        map2(dst, src, dst, count: count) { $0.addingProduct(a, $1) }
+        map2(dst, src, dst, count: count, AxpyOp(alpha: F8(repeating: alpha)))
     }
 
     // out = x * s
     static func scale(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ s: Float, count: Int) {
-        let v = F8(repeating: s)
-        map(x, out, count: count) { $0 * v }
+        map(x, out, count: count, ScaleOp(s: F8(repeating: s)))
     }
 
     /// Row broadcasting: `out[r, j] = f(a[r, j], b[j])` for `a, out: [rows, n]`, `b: [n]`.
     @inline(__always)
-    static func broadcastRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                              rows: Int, n: Int, _ f: (F8, F8) -> F8) {
+    static func broadcastRows<F: Lanewise2>(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                            rows: Int, n: Int, _ f: F) {
         parallelChunks(rows, grain: max(1, grain / n)) { _, range in
             for r in range {
                 let ar = a + r * n, orow = out + r * n
@@ -106,11 +104,11 @@ enum Elementwise {
                 while i + 8 <= n {
                     let x = UnsafeRawPointer(ar + i).loadUnaligned(as: F8.self)
                     let y = UnsafeRawPointer(b + i).loadUnaligned(as: F8.self)
-                    UnsafeMutableRawPointer(orow + i).storeBytes(of: f(x, y), as: F8.self)
+                    UnsafeMutableRawPointer(orow + i).storeBytes(of: f.apply(x, y), as: F8.self)
                     i += 8
                 }
                 while i < n {
-                    orow[i] = f(F8(repeating: ar[i]), F8(repeating: b[i]))[0]
+                    orow[i] = f.apply(F8(repeating: ar[i]), F8(repeating: b[i]))[0]
                     i += 1
                 }
             }
@@ -214,3 +212,33 @@ extension Elementwise {
         while i < n { dst[i] += src[i]; i += 1 }
     }
 }
+
+// Lane-wise functions as types rather than closures: generic kernels are specialised per type,
+// so the function inlines into the SIMD loop even across the threads' closure boundary.
+protocol Lanewise1 { func apply(_ x: F8) -> F8 }
+protocol Lanewise2 { func apply(_ a: F8, _ b: F8) -> F8 }
+protocol Lanewise3 { func apply(_ a: F8, _ b: F8, _ c: F8) -> F8 }
+
+struct AddOp: Lanewise2 { @inline(__always) func apply(_ a: F8, _ b: F8) -> F8 { a + b } }
+struct SubOp: Lanewise2 { @inline(__always) func apply(_ a: F8, _ b: F8) -> F8 { a - b } }
+struct MulOp: Lanewise2 { @inline(__always) func apply(_ a: F8, _ b: F8) -> F8 { a * b } }
+struct DivOp: Lanewise2 { @inline(__always) func apply(_ a: F8, _ b: F8) -> F8 { a / b } }
+struct AxpyOp: Lanewise2 { let alpha: F8; @inline(__always) func apply(_ a: F8, _ b: F8) -> F8 { a.addingProduct(alpha, b) } }
+struct ScaleOp: Lanewise1 { let s: F8; @inline(__always) func apply(_ x: F8) -> F8 { x * s } }
+struct AddScalarOp: Lanewise1 { let s: F8; @inline(__always) func apply(_ x: F8) -> F8 { x + s } }
+/// `f(a, s)` for a binary op with a fixed second operand (one-element broadcasting).
+struct BindSecond<Op: Lanewise2>: Lanewise1 { let op: Op; let s: F8; @inline(__always) func apply(_ x: F8) -> F8 { op.apply(x, s) } }
+struct ExpOp: Lanewise1 { @inline(__always) func apply(_ x: F8) -> F8 { simdExp(x) } }
+struct SiluOp: Lanewise1 { @inline(__always) func apply(_ x: F8) -> F8 { Elementwise.silu(x) } }
+/// silu(gate) · up
+struct SwigluOp: Lanewise2 { @inline(__always) func apply(_ g: F8, _ u: F8) -> F8 { Elementwise.silu(g) * u } }
+/// dy · silu'(x)
+struct SiluBackwardOp: Lanewise2 { @inline(__always) func apply(_ dy: F8, _ x: F8) -> F8 { dy * Elementwise.siluGrad(x) } }
+/// dy · up · silu'(gate)
+struct SwigluGateBackwardOp: Lanewise3 {
+    @inline(__always) func apply(_ dy: F8, _ g: F8, _ u: F8) -> F8 { dy * u * Elementwise.siluGrad(g) }
+}
+/// dy · silu(gate)
+struct SwigluUpBackwardOp: Lanewise2 { @inline(__always) func apply(_ dy: F8, _ g: F8) -> F8 { dy * Elementwise.silu(g) } }
+/// dy · σ(−x), the derivative of log σ(x)
+struct LogSigmoidBackwardOp: Lanewise2 { @inline(__always) func apply(_ dy: F8, _ x: F8) -> F8 { dy * Elementwise.sigmoid(-x) } }

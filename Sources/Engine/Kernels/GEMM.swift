@@ -35,7 +35,11 @@ public enum GEMM {
         let problem = GEMMProblem(
             transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        problem.run(kernel: GEMMMicroKernel.best, threads: threads)
+        if GEMMProblem.prefersFewRows(m: m, transB: transB) {
+            problem.runFewRows(kc: GEMMMicroKernel.best.kc, threads: threads, minParallelWork: GEMMProblem.minParallelWork)
+        } else {
+            problem.run(kernel: GEMMMicroKernel.best, threads: threads)
+        }
     }
 
     /// `batch` independent products `C_i = alpha * op(A_i) · op(B_i) + beta * C_i`, where matrix `i`
@@ -60,20 +64,18 @@ public enum GEMM {
         if batch == 0 || m == 0 || n == 0 { return }
         precondition(batch == 1 || strideC >= (m - 1) * ldc + n,
                      "sgemmBatched: strideC=\(strideC) makes the C matrices overlap (needs >= \((m - 1) * ldc + n))")
-        func one(_ i: Int, _ t: Int) {
+        let a = UncheckedPointer(a), b = UncheckedPointer(b), c = UncheckedPointer(c)
+        @Sendable func one(_ i: Int, _ t: Int) {
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                  a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
-                  beta: beta, c: c + i * strideC, ldc: ldc, threads: t)
+                  a: a.pointer + i * strideA, lda: lda, b: b.pointer + i * strideB, ldb: ldb,
+                  beta: beta, c: c.pointer + i * strideC, ldc: ldc, threads: t)
         }
         let workers = min(threads, batch)
         if workers == 1 || m * n * k >= 4 * GEMMProblem.minParallelWork {
             for i in 0..<batch { one(i, threads) }
             return
         }
-        let claim = GEMMWorkCounter(batch)
-        Parallel.forEach(workers, threads: workers) { _ in
-            while let i = claim.next() { one(i, 1) }
-        }
+        GEMMWorkCounter(batch).run(threads: workers) { i in one(i, 1) }
     }
 
     /// The micro-kernel `sgemm` runs on this CPU (e.g. `avx512-12x32`, `avx2-6x16`).
@@ -105,12 +107,15 @@ struct GEMMProblem: @unchecked Sendable {
 
     /// Largest packed-B chunk (floats): all of `k` for as many `nr` panels as fit.
     static let maxPackedB = 1 << 22
+    /// Largest row block of A (floats) packed over all of `k` at once (per thread).
+    static let maxPackedA = 1 << 18
     /// Below this many multiply-adds a single thread is faster than waking others.
     static let minParallelWork = 1 << 20
 
-    /// `maxPackedB` and `minParallelWork` are parameters only so that tests can reach every path.
+    /// `maxPackedB`, `minParallelWork` and `cBlockFloats` are parameters only so that tests can reach every path.
     func run(kernel: GEMMMicroKernel, threads requested: Int,
-             maxPackedB: Int = GEMMProblem.maxPackedB, minParallelWork: Int = GEMMProblem.minParallelWork) {
+             maxPackedB: Int = GEMMProblem.maxPackedB, minParallelWork: Int = GEMMProblem.minParallelWork,
+             cBlockFloats: Int = GEMMProblem.cBlockFloats) {
         let mr = kernel.mr, nr = kernel.nr, kcMax = kernel.kc
         let rowPanels = (m + mr - 1) / mr
         let colPanels = (n + nr - 1) / nr
@@ -120,14 +125,13 @@ struct GEMMProblem: @unchecked Sendable {
 
         // Work items: row blocks of about `mc` rows (a multiple of the thread count so the
         // static share is balanced), times column groups when there are too few rows.
-        var rowBlocks = max(1, (m + kernel.mc - 1) / kernel.mc)
-        if threads > 1 { rowBlocks = (rowBlocks + threads - 1) / threads * threads }
-        rowBlocks = min(rowBlocks, rowPanels)
+        let blocksForCache = max(1, (m + kernel.mc - 1) / kernel.mc)
+        let rowBlocks = min(rowPanels, threads > 1 ? (blocksForCache + threads - 1) / threads * threads : blocksForCache)
         let maxPanelsPerBlock = (rowPanels + rowBlocks - 1) / rowBlocks
 
         let bBuffer = GEMMScratch.take(chunkPanels * nr * k)
         defer { GEMMScratch.give(bBuffer) }
-        let bPack = bBuffer.pointer
+        let bShared = UncheckedPointer(bBuffer.pointer)
 
         var chunkStart = 0  // first column panel of the chunk
         while chunkStart < colPanels {
@@ -139,94 +143,162 @@ struct GEMMProblem: @unchecked Sendable {
             // thread the OS starts late delays nothing.
             let panelsPerPack = max(1, min(8, panels / (4 * threads)))
             let packItems = (panels + panelsPerPack - 1) / panelsPerPack
-            let packClaim = GEMMWorkCounter(packItems)
-            let packThreads = min(threads, packItems)
-            Parallel.forEach(packThreads, threads: packThreads) { _ in
-                while let item = packClaim.next() {
-                    let first = item * panelsPerPack, last = min(panels, first + panelsPerPack)
-                    let jLo = first * nr, jHi = min(cols, last * nr)
-                    var p0 = 0
-                    while p0 < k {
-                        let kc = min(kcMax, k - p0)
-                        GEMMPack.packB(b, ldb: ldb, trans: transB, p0: p0, kc: kc, j0: j0 + jLo, cols: jHi - jLo, nr: nr,
-                                       into: bPack + p0 * panels * nr + first * kc * nr)
-                        p0 += kc
-                    }
+            GEMMWorkCounter(packItems).run(threads: threads) { item in
+                let first = item * panelsPerPack, last = min(panels, first + panelsPerPack)
+                let jLo = first * nr, jHi = min(cols, last * nr)
+                var p0 = 0
+                while p0 < k {
+                    let kc = min(kcMax, k - p0)
+                    GEMMPack.packB(b, ldb: ldb, trans: transB, p0: p0, kc: kc, j0: j0 + jLo, cols: jHi - jLo, nr: nr,
+                                   into: bShared.pointer + p0 * panels * nr + first * kc * nr)
+                    p0 += kc
                 }
             }
 
-            var colGroups = 1
-            if threads > 1 && rowBlocks < 2 * threads { colGroups = min(panels, 2 * threads) }
+            // With several threads, at least four items each keeps the wait for the last one short;
+            // extra items split the columns (groups of at least 8 panels, or fewer when there are
+            // few rows), which costs only repacking A once more per group.
+            let colGroups: Int
+            if threads > 1 {
+                let wanted = (4 * threads + rowBlocks - 1) / rowBlocks
+                let widest = rowBlocks < 2 * threads ? panels : max(1, panels / 8)
+                colGroups = max(1, min(wanted, widest))
+            } else {
+                colGroups = 1
+            }
             let items = rowBlocks * colGroups
-            let claim = GEMMWorkCounter(items)
-            let workers = min(threads, items)
-            Parallel.forEach(workers, threads: workers) { _ in
-                let aBuffer = GEMMScratch.take(maxPanelsPerBlock * mr * kcMax + mr * nr)
+            // A for all of k when an item's columns span several C sub-blocks, else one depth block.
+            let maxCols = (panels + colGroups - 1) / colGroups
+            let panelsPerSub = max(1, cBlockFloats / (maxPanelsPerBlock * mr * nr))
+            let wholeK = maxCols > panelsPerSub && maxPanelsPerBlock * mr * k <= Self.maxPackedA
+            let aFloats = maxPanelsPerBlock * mr * (wholeK ? k : kcMax)
+            GEMMWorkCounter(items).run(threads: threads) { item in
+                let aBuffer = GEMMScratch.take(aFloats + mr * nr + 1)
                 defer { GEMMScratch.give(aBuffer) }
-                while let item = claim.next() {
-                    let rows = Parallel.range(item / colGroups, of: rowBlocks, total: rowPanels)
-                    let group = Parallel.range(item % colGroups, of: colGroups, total: panels)
-                    macroKernel(kernel, rowPanels: rows, colPanels: group, chunkPanels: panels, j0: j0,
-                                bPack: bPack, aPack: aBuffer.pointer)
-                }
+                let rows = Parallel.range(item / colGroups, of: rowBlocks, total: rowPanels)
+                let group = Parallel.range(item % colGroups, of: colGroups, total: panels)
+                macroKernel(kernel, rowPanels: rows, colPanels: group, chunkPanels: panels, j0: j0,
+                            bPack: bShared.pointer, aPack: aBuffer.pointer, edge: aBuffer.pointer + aFloats,
+                            wholeK: wholeK, panelsPerSub: panelsPerSub)
             }
             chunkStart += panels
         }
     }
 
     /// All of k for rows `rowPanels` and columns `colPanels` (within the current packed B chunk).
+    ///
+    /// When the columns are many, A is packed for all of k at once and C is walked in column
+    /// sub-blocks of about `cBlockFloats`, so each sub-block of C stays in L2 across the depth blocks.
     private func macroKernel(
         _ kernel: GEMMMicroKernel, rowPanels: Range<Int>, colPanels: Range<Int>, chunkPanels: Int, j0: Int,
-        bPack: UnsafeMutablePointer<Float>, aPack: UnsafeMutablePointer<Float>
+        bPack: UnsafeMutablePointer<Float>, aPack: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>,
+        wholeK: Bool, panelsPerSub: Int
     ) {
         if rowPanels.isEmpty || colPanels.isEmpty { return }
         let mr = kernel.mr, nr = kernel.nr, kcMax = kernel.kc
-        let body = kernel.body
         let i0 = rowPanels.lowerBound * mr
         let rows = min(m, rowPanels.upperBound * mr) - i0
-        let edge = aPack + rowPanels.count * mr * kcMax  // mr x nr scratch for partial tiles
+        if colPanels.count <= panelsPerSub || !wholeK {
+            var p0 = 0
+            while p0 < k {
+                let kc = min(kcMax, k - p0)
+                GEMMPack.packA(a, lda: lda, trans: transA, i0: i0, rows: rows, p0: p0, kc: kc, mr: mr, into: aPack)
+                tiles(kernel, kc: kc, p0: p0, aBlock: aPack, bBlock: bPack + p0 * chunkPanels * nr,
+                      i0: i0, rows: rows, colPanels: colPanels, j0: j0, edge: edge)
+                p0 += kc
+            }
+            return
+        }
+        let aStride = rowPanels.count * mr  // floats of packed A per unit of depth
         var p0 = 0
         while p0 < k {
             let kc = min(kcMax, k - p0)
-            GEMMPack.packA(a, lda: lda, trans: transA, i0: i0, rows: rows, p0: p0, kc: kc, mr: mr, into: aPack)
-            let betaHere: Float = p0 == 0 ? beta : 1
-            let bBlock = bPack + p0 * chunkPanels * nr
-            for jp in colPanels {
-                let bPanel = UnsafePointer(bBlock + jp * kc * nr)
-                let col = j0 + jp * nr
-                let w = min(nr, n - col)
-                var aPanel = UnsafePointer(aPack)
-                var row = i0
-                while row < i0 + rows {
-                    let h = min(mr, m - row)
-                    let cTile = c + row * ldc + col
-                    if h == mr && w == nr {
-                        body(kc, aPanel, bPanel, cTile, ldc, alpha, betaHere)
-                    } else {
-                        body(kc, aPanel, bPanel, edge, nr, 1, 0)
-                        for r in 0..<h {
-                            let src = edge + r * nr, dst = cTile + r * ldc
-                            if betaHere == 0 {
-                                for j in 0..<w { dst[j] = alpha * src[j] }
-                            } else {
-                                for j in 0..<w { dst[j] = (betaHere * dst[j]).addingProduct(alpha, src[j]) }
-                            }
-                        }
-                    }
-                    aPanel += kc * mr
-                    row += mr
-                }
-            }
+            GEMMPack.packA(a, lda: lda, trans: transA, i0: i0, rows: rows, p0: p0, kc: kc, mr: mr,
+                           into: aPack + p0 * aStride)
             p0 += kc
         }
+        var sub = colPanels.lowerBound
+        while sub < colPanels.upperBound {
+            let subEnd = min(colPanels.upperBound, sub + panelsPerSub)
+            var p0 = 0
+            while p0 < k {
+                let kc = min(kcMax, k - p0)
+                tiles(kernel, kc: kc, p0: p0, aBlock: aPack + p0 * aStride, bBlock: bPack + p0 * chunkPanels * nr,
+                      i0: i0, rows: rows, colPanels: sub..<subEnd, j0: j0, edge: edge)
+                p0 += kc
+            }
+            sub = subEnd
+        }
+    }
+
+    /// C sub-block size (floats) that stays in L2 with the packed A and B panels around it.
+    static let cBlockFloats = 1 << 17
+
+    /// One depth block: every micro-tile of `colPanels` x the packed rows.
+    @inline(__always)
+    private func tiles(
+        _ kernel: GEMMMicroKernel, kc: Int, p0: Int, aBlock: UnsafeMutablePointer<Float>,
+        bBlock: UnsafeMutablePointer<Float>, i0: Int, rows: Int, colPanels: Range<Int>, j0: Int,
+        edge: UnsafeMutablePointer<Float>
+    ) {
+        let mr = kernel.mr, nr = kernel.nr, body = kernel.body
+        let betaHere: Float = p0 == 0 ? beta : 1
+        let panelFloats = kc * nr
+        let tilesDown = (rows + mr - 1) / mr
+        // Swift has no prefetch instruction: plain loads, one per cache line, bring the next B
+        // micro-panel towards L1 a slice at a time while this one is in use.
+        let touchStep = 16  // floats per 64-byte line
+        let touchPerTile = (panelFloats / touchStep + tilesDown - 1) / tilesDown * touchStep
+        var touched: Float = 0
+        for jp in colPanels {
+            let bPanel = UnsafePointer(bBlock + jp * panelFloats)
+            let next = jp + 1 < colPanels.upperBound ? bPanel + panelFloats : nil
+            let col = j0 + jp * nr
+            let w = min(nr, n - col)
+            var aPanel = UnsafePointer(aBlock)
+            var row = i0
+            var touchAt = 0
+            while row < i0 + rows {
+                if let next {
+                    let end = min(panelFloats, touchAt + touchPerTile)
+                    while touchAt < end { touched += next[touchAt]; touchAt += touchStep }
+                }
+                let h = min(mr, m - row)
+                let cTile = c + row * ldc + col
+                if h == mr && w == nr {
+                    body(kc, aPanel, bPanel, cTile, ldc, alpha, betaHere)
+                } else {
+                    body(kc, aPanel, bPanel, edge, nr, 1, 0)
+                    for r in 0..<h {
+                        let src = edge + r * nr, dst = cTile + r * ldc
+                        if betaHere == 0 {
+                            for j in 0..<w { dst[j] = alpha * src[j] }
+                        } else {
+                            for j in 0..<w { dst[j] = (betaHere * dst[j]).addingProduct(alpha, src[j]) }
+                        }
+                    }
+                }
+                aPanel += kc * mr
+                row += mr
+            }
+        }
+        // Keeps the touching loads alive; the value is never read.
+        edge[mr * nr] = touched
     }
 }
 
 /// Hands out work items to threads in order; which thread gets an item never changes a result.
+///
+/// `run` lets the caller and up to `threads - 1` pool threads take items as they come, and
+/// returns once every item is finished. A helper the OS starts late finds no work left and
+/// leaves, so the caller never waits for a thread that did not start: on a loaded machine a
+/// small product simply runs on the calling thread.
 final class GEMMWorkCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var nextItem = 0
+    private var finished = 0
     private let count: Int
+    private let allDone = DispatchSemaphore(value: 0)
 
     init(_ count: Int) { self.count = count }
 
@@ -236,6 +308,37 @@ final class GEMMWorkCounter: @unchecked Sendable {
         nextItem += 1
         return nextItem - 1
     }
+
+    private func finish() {
+        lock.lock()
+        finished += 1
+        let last = finished == count
+        lock.unlock()
+        if last { allDone.signal() }
+    }
+
+    /// Runs `body(item)` for every item on up to `threads` threads. `body` must only write memory
+    /// owned by its item. Returns after the last item, with no thread of this call still inside `body`.
+    func run(threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        if count == 0 { return }
+        let work: @Sendable () -> Void = { [self] in
+            while let item = next() {
+                body(item)
+                finish()
+            }
+        }
+        for _ in 1..<max(1, min(threads, count)) {
+            DispatchQueue.global(qos: .userInitiated).async(execute: work)
+        }
+        work()
+        allDone.wait()
+    }
+}
+
+/// A pointer handed to worker threads; the caller guarantees the memory outlives the work.
+struct UncheckedPointer<P>: @unchecked Sendable {
+    let pointer: P
+    init(_ pointer: P) { self.pointer = pointer }
 }
 
 /// A 64-byte aligned float buffer, recycled between calls so that packing never hits `mmap`.

@@ -10,8 +10,8 @@ import EngineAVX512
 /// multiply-add per step, then stores `fma(alpha, acc, beta * c)`, so all kernels (and the scalar
 /// edge path) give bit-identical results.
 @usableFromInline
-struct GEMMMicroKernel: Sendable {
-    typealias Body = @Sendable (
+struct GEMMMicroKernel: @unchecked Sendable {
+    typealias Body = (
         _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) -> Void
 
@@ -32,7 +32,7 @@ struct GEMMMicroKernel: Sendable {
     static let avx512: GEMMMicroKernel? = {
         #if arch(x86_64)
         return GEMMMicroKernel(name: "avx512-12x32", mr: GEMMKernelsAVX512.mr, nr: GEMMKernelsAVX512.nr,
-                               kc: 256, mc: 144, body: GEMMKernelsAVX512.kernel12x32)
+                               kc: 256, mc: 432, body: GEMMKernelsAVX512.kernel12x32)
         #else
         return nil
         #endif
@@ -67,7 +67,6 @@ func gemmStoreTile(_ p: UnsafeMutablePointer<Float>, _ acc: SIMD8<Float>, _ alph
     }
 }
 
-@Sendable
 func kernel6x16(
     _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float

@@ -27,35 +27,36 @@ func chunkCount(_ total: Int, grain: Int) -> Int {
     max(1, min(Parallel.threads, total / max(1, grain)))
 }
 
-/// Vectorised e^x for 8 lanes, within ~2 ulp of the true value; IEEE at the edges:
-/// exp(NaN) = NaN, exp(+Inf) = +Inf, overflow gives +Inf, exp(-Inf) = 0 (results below
-/// ~1e-38 flush to 0).
+/// Vectorised e^x for 8 lanes, within ~2 ulp of the true value, IEEE at the edges: NaN stays
+/// NaN, overflow (and +Inf) gives +Inf, underflow is gradual down to 0 (and exp(−Inf) = 0).
+///
+/// Only the input is clamped (to [−104, 89], outside which the result is 0 or +Inf anyway);
+/// the scaling by 2^k is split into two factors so the multiply itself overflows/underflows
+/// correctly, and a NaN input passes through the arithmetic. (`pointwiseMin`/`clamped` are
+/// not inlined by the stdlib; `replacing(with:where:)` compiles to compare + blend.)
 @inline(__always)
 func simdExp(_ x: F8) -> F8 {
-    let xc = x.clamped(lowerBound: F8(repeating: -88.0), upperBound: F8(repeating: 88.8))
-    // k = round(x / ln2) with the 1.5·2^23 trick; r = x - k·ln2 with ln2 in two parts.
+    let lo = F8(repeating: -104), hi = F8(repeating: 89)
+    let xc = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+    // k = round(x / ln2) with the 1.5·2^23 trick; r = x − k·ln2 with ln2 in two parts.
     let magic = F8(repeating: 12582912.0)
     var kf = xc * F8(repeating: 1.44269504088896341) + magic
     let k = unsafeBitCast(kf, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
     kf = kf - magic
     var r = xc.addingProduct(kf, F8(repeating: -0.693359375))
     r = r.addingProduct(kf, F8(repeating: 2.12194440e-4))
-    // e^r on [-ln2/2, ln2/2]: degree-5 minimax polynomial for (e^r - 1 - r) / r².
+    // e^r on [−ln2/2, ln2/2]: degree-5 minimax polynomial for (e^r − 1 − r) / r².
     var p = F8(repeating: 1.3981999507e-3).addingProduct(F8(repeating: 1.9875691500e-4), r)
     p = F8(repeating: 8.3334519073e-3).addingProduct(p, r)
     p = F8(repeating: 4.1665795894e-2).addingProduct(p, r)
     p = F8(repeating: 1.6666665459e-1).addingProduct(p, r)
     p = F8(repeating: 5.0000001201e-1).addingProduct(p, r)
-    var y = (r + F8(repeating: 1)).addingProduct(p, r * r)
-    // Scale by 2^k as 2^(k>>1)·2^(k-(k>>1)): each factor stays a normal float for |k| <= 128.
+    let y = (r + F8(repeating: 1)).addingProduct(p, r * r)
+    // 2^k as 2^(k>>1) · 2^(k−(k>>1)): both factors are normal floats for k in [−150, 129].
     let k1 = k &>> SIMD8<Int32>(repeating: 1)
     let k2 = k &- k1
     let bias = SIMD8<Int32>(repeating: 127), shift = SIMD8<Int32>(repeating: 23)
-    y = y * unsafeBitCast((k1 &+ bias) &<< shift, to: F8.self) * unsafeBitCast((k2 &+ bias) &<< shift, to: F8.self)
-    y.replace(with: F8(repeating: .infinity), where: x .> F8(repeating: 88.72283))
-    y.replace(with: F8(repeating: 0), where: x .< F8(repeating: -87.33654))
-    y.replace(with: x, where: x .!= x)
-    return y
+    return y * unsafeBitCast((k1 &+ bias) &<< shift, to: F8.self) * unsafeBitCast((k2 &+ bias) &<< shift, to: F8.self)
 }
 
 /// Scalar e^x with the same numerics as `simdExp` (so tails of SIMD loops match bodies).

@@ -2,20 +2,27 @@ import Foundation
 
 /// Row softmax, fused log-softmax + gather, and their backward passes. Rows run in parallel.
 enum SoftmaxKernel {
+    /// Row maximum; NaN if any element is NaN (so NaN propagates through softmax as IEEE says).
     @inline(__always)
     static func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var m = F8(repeating: -.infinity)
+        var nan = SIMDMask<SIMD8<Int32>>(repeating: false)
         var i = 0
-        var nan = false
         while i + 8 <= n {
             let v = UnsafeRawPointer(x + i).loadUnaligned(as: F8.self)
-            if any(v .!= v) { nan = true }
-            m = pointwiseMax(m, v)
+            nan = nan .| (v .!= v)
+            m = m.replacing(with: v, where: v .> m)
             i += 8
         }
-        var s = m.max()
-        while i < n { if x[i].isNaN { nan = true }; s = Swift.max(s, x[i]); i += 1 }
-        return nan ? .nan : s
+        var s = -Float.infinity
+        for l in 0..<8 where m[l] > s { s = m[l] }
+        var hasNaN = any(nan)
+        while i < n {
+            if x[i].isNaN { hasNaN = true }
+            if x[i] > s { s = x[i] }
+            i += 1
+        }
+        return hasNaN ? .nan : s
     }
 
     /// Σ exp(x[i] − m), and optionally writes the exponentials to `out`.

@@ -26,13 +26,13 @@ private func larger(_ a: Tensor, _ b: Tensor) -> (Tensor, Tensor) {
 enum BinaryKernel {
     /// out = f(a, b) with `b` broadcast per `bc`. a, out: [rows, n]; b: [n].
     @inline(__always)
-    static func apply(_ a: Tensor, _ b: Tensor, _ bc: Broadcast, _ f: (F8, F8) -> F8) -> Tensor {
+    static func apply<F: Lanewise2>(_ a: Tensor, _ b: Tensor, _ bc: Broadcast, _ f: F) -> Tensor {
         let out = Tensor.uninitialized(a.shape)
         if bc.isFull {
             Elementwise.map2(a.pointer, b.pointer, out.pointer, count: a.count, f)
         } else if bc.n == 1 {
             let s = F8(repeating: b.pointer[0])
-            Elementwise.map(a.pointer, out.pointer, count: a.count) { f($0, s) }
+            Elementwise.map(a.pointer, out.pointer, count: a.count, BindSecond(op: f, s: s))
         } else {
             Elementwise.broadcastRows(a.pointer, b.pointer, out.pointer, rows: bc.rows, n: bc.n, f)
         }
@@ -44,20 +44,20 @@ enum BinaryKernel {
 public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
     let (a, b) = larger(a, b)
     let bc = Broadcast(a, b, op: "add")
-    return BinaryKernel.apply(a, b, bc) { $0 + $1 }.recorded(Autograd.shouldRecord(a, b), .add(a, b))
+    return BinaryKernel.apply(a, b, bc, AddOp()).recorded(Autograd.shouldRecord(a, b), .add(a, b))
 }
 
 /// Elementwise `a − b` (`b` may be row-broadcast).
 public func sub(_ a: Tensor, _ b: Tensor) -> Tensor {
     let bc = Broadcast(a, b, op: "sub")
-    return BinaryKernel.apply(a, b, bc) { $0 - $1 }.recorded(Autograd.shouldRecord(a, b), .sub(a, b))
+    return BinaryKernel.apply(a, b, bc, SubOp()).recorded(Autograd.shouldRecord(a, b), .sub(a, b))
 }
 
 /// Elementwise `a ⊙ b` (`b` may be row-broadcast). A `b` without `requiresGrad` acts as a constant weight.
 public func mul(_ a: Tensor, _ b: Tensor) -> Tensor {
     let (a, b) = larger(a, b)
     let bc = Broadcast(a, b, op: "mul")
-    return BinaryKernel.apply(a, b, bc) { $0 * $1 }.recorded(Autograd.shouldRecord(a, b), .mul(a, b))
+    return BinaryKernel.apply(a, b, bc, MulOp()).recorded(Autograd.shouldRecord(a, b), .mul(a, b))
 }
 
 public func + (a: Tensor, b: Tensor) -> Tensor { add(a, b) }
@@ -80,15 +80,14 @@ extension Tensor {
     /// `self + s`.
     public func adding(_ s: Float) -> Tensor {
         let out = Tensor.uninitialized(shape)
-        let v = F8(repeating: s)
-        Elementwise.map(pointer, out.pointer, count: count) { $0 + v }
+        Elementwise.map(pointer, out.pointer, count: count, AddScalarOp(s: F8(repeating: s)))
         return out.recorded(Autograd.shouldRecord(self), .addScalar(self))
     }
 
     /// e^x elementwise.
     public func exp() -> Tensor {
         let out = Tensor.uninitialized(shape)
-        Elementwise.map(pointer, out.pointer, count: count) { simdExp($0) }
+        Elementwise.map(pointer, out.pointer, count: count, ExpOp())
         let rec = Autograd.shouldRecord(self)
         return out.recorded(rec, .exp(self, output: out.detach()))
     }
@@ -114,7 +113,7 @@ extension Tensor {
     /// SiLU: x·σ(x).
     public func silu() -> Tensor {
         let out = Tensor.uninitialized(shape)
-        Elementwise.map(pointer, out.pointer, count: count) { Elementwise.silu($0) }
+        Elementwise.map(pointer, out.pointer, count: count, SiluOp())
         return out.recorded(Autograd.shouldRecord(self), .silu(self))
     }
 
@@ -159,6 +158,6 @@ extension Tensor {
 public func swiglu(_ gate: Tensor, _ up: Tensor) -> Tensor {
     check(gate.shape == up.shape, "swiglu: gate \(gate.shape) and up \(up.shape) must have the same shape")
     let out = Tensor.uninitialized(gate.shape)
-    Elementwise.map2(gate.pointer, up.pointer, out.pointer, count: gate.count) { Elementwise.silu($0) * $1 }
+    Elementwise.map2(gate.pointer, up.pointer, out.pointer, count: gate.count, SwigluOp())
     return out.recorded(Autograd.shouldRecord(gate, up), .swiglu(gate: gate, up: up))
 }

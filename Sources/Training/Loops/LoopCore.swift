@@ -1,0 +1,288 @@
+import Engine
+import Models
+
+/// The optimizer of a stage or of an unlearning run; a fresh one is built for every run.
+public enum OptimizerChoice: Sendable, Equatable {
+    case adamw(AdamWConfig), sgd(SGDConfig)
+
+    func make() throws -> Optimizer {
+        switch self {
+        case .adamw(let c): return try AdamW(c)
+        case .sgd(let c): return try SGD(c)
+        }
+    }
+
+    func validate() throws {
+        switch self {
+        case .adamw(let c): try c.validate()
+        case .sgd(let c): try c.validate()
+        }
+    }
+}
+
+/// What happened at one optimizer step (1-based `step` of `totalSteps`).
+public struct StepReport: Sendable {
+    public var step: Int
+    public var totalSteps: Int
+    /// The objective's value on this step's batch, before the update.
+    public var loss: Double
+    /// Learning rate used by this update (base rate × schedule multiplier).
+    public var learningRate: Double
+    /// Global L2 norm of the gradient before clipping.
+    public var gradientNorm: Double?
+    /// Named parts of the loss (e.g. "forget", "retain"); they add up to `loss`.
+    public var terms: [String: Double] = [:]
+
+    public init(step: Int, totalSteps: Int, loss: Double, learningRate: Double, gradientNorm: Double?,
+                terms: [String: Double] = [:]) {
+        self.step = step; self.totalSteps = totalSteps; self.loss = loss
+        self.learningRate = learningRate; self.gradientNorm = gradientNorm; self.terms = terms
+    }
+}
+
+/// The trainable parameters of a model as optimizer slots over the tensors' own buffers.
+///
+/// Frozen tensors (`requiresGrad == false`, e.g. base weights under LoRA) get no slot. Every
+/// slot's gradient buffer is created up front and zeroed between steps, so backward adds
+/// into the same memory the optimizer reads.
+struct ModelSlots {
+    let tensors: [Tensor]
+    let slots: [ParameterSlot]
+
+    init(model: CausalLM) {
+        var tensors: [Tensor] = [], slots: [ParameterSlot] = []
+        for (name, t) in model.namedParameters where t.requiresGrad {
+            // The pointers stay valid while the model holds the tensors (the loops keep it alive).
+            let value = t.withUnsafeMutableBufferPointer { $0 }
+            let grad = t.withUnsafeMutableGradBufferPointer { $0 }
+            tensors.append(t)
+            slots.append(ParameterSlot(name: name, shape: t.shape, value: value, grad: grad))
+        }
+        self.tensors = tensors
+        self.slots = slots
+    }
+
+    func zeroGrad() { for t in tensors { t.zeroGrad() } }
+}
+
+/// Rows of several token batches padded to one length (so one forward pass serves them all),
+/// with the rows each part occupies.
+func mergeBatches(_ parts: [TokenBatch], padId: Int32) -> (batch: TokenBatch, rows: [Range<Int>]) {
+    if parts.count == 1 { return (parts[0], [0..<parts[0].batchSize]) }
+    let length = parts.map(\.length).max()!
+    let rows = parts.reduce(0) { $0 + $1.batchSize }
+    var ids = [Int32](repeating: padId, count: rows * length)
+    var targets = [Int32](repeating: TokenLogLikelihood.ignoreIndex, count: rows * length)
+    var lengths: [Int] = [], counts: [Int] = [], sources: [TokenBatch.Source] = [], ranges: [Range<Int>] = []
+    var row = 0
+    for p in parts {
+        ranges.append(row..<(row + p.batchSize))
+        for b in 0..<p.batchSize {
+            for t in 0..<p.length {
+                ids[row * length + t] = p.inputIds[b * p.length + t]
+                targets[row * length + t] = p.targets[b * p.length + t]
+            }
+            row += 1
+        }
+        lengths += p.sequenceLengths; counts += p.tokenCounts; sources += p.sources
+    }
+    return (TokenBatch(batchSize: rows, length: length, inputIds: ids, targets: targets, sequenceLengths: lengths,
+                       tokenCounts: counts, sources: sources), ranges)
+}
+
+/// HF-style labels (unshifted, −100 where no loss) of a batch whose `targets` are shifted:
+/// labels[t] = targets[t − 1], labels[0] = −100.
+func labels(of batch: TokenBatch) -> [Int32] {
+    var out = [Int32](repeating: TokenLogLikelihood.ignoreIndex, count: batch.targets.count)
+    let T = batch.length
+    for b in 0..<batch.batchSize where T > 1 {
+        for t in 1..<T { out[b * T + t] = batch.targets[b * T + t - 1] }
+    }
+    return out
+}
+
+/// Per-row sums in Double of a `[B, T]` tensor of token log-probabilities.
+func rowSums(_ lp: Tensor, batch: Int, length: Int) -> [Double] {
+    lp.withUnsafeBufferPointer { p in
+        (0..<batch).map { b in
+            var s = 0.0
+            for t in 0..<length { s += Double(p[b * length + t]) }
+            return s
+        }
+    }
+}
+
+/// Summed response log-likelihood of every row of `batch` under `model`, without recording a graph.
+func sequenceLogLikelihoods(_ model: CausalLM, _ batch: TokenBatch) -> [Double] {
+    Autograd.withNoGrad {
+        let lp = model.tokenLogProbs(batch.inputIds, labels: labels(of: batch), batch: batch.batchSize, length: batch.length)
+        return rowSums(lp, batch: batch.batchSize, length: batch.length)
+    }
+}
+
+/// One forward and backward pass of an `Objective` over groups of sequences.
+///
+/// The groups are padded into one batch and run through the model once; the per-sequence
+/// statistics go to `Objective.evaluate`, and its weights w_b = ∂loss/∂ℓ_b seed the backward
+/// pass of the token log-probabilities (seed[b, t] = w_b at loss positions), which gives exactly
+/// ∂loss/∂θ. With a KL retain term the pass goes through the full logits instead, seeded with
+/// `TokenLogLikelihood.backward` + `klBackward`.
+struct ObjectivePass {
+    let model: CausalLM
+    let reference: CausalLM?
+    let objective: Objective
+    let padId: Int32
+
+    /// Adds ∂loss/∂θ into the parameters' gradients and returns the objective's result.
+    /// - Parameter context: names the step in errors, e.g. "Unlearner step 3/20".
+    func run(_ groups: [(role: SequenceRole, batch: TokenBatch)], context: String) throws -> ObjectiveResult {
+        let (batch, ranges) = mergeBatches(groups.map(\.batch), padId: padId)
+        let B = batch.batchSize, T = batch.length, V = model.config.vocabSize
+        let needsKL = groups.contains { objective.needsKL($0.role) }
+
+        // Reference statistics first: no graph, and errors before any gradient is written.
+        var referenceLL: [Int: [Double]] = [:]
+        let refGroups = groups.indices.filter { objective.needsReferenceLogLikelihood(groups[$0].role) }
+        if !refGroups.isEmpty || needsKL {
+            guard reference != nil else {
+                throw TrainingError.empty(context: context, message: "\(objective.name) needs a frozen reference model (the model before unlearning), got none")
+            }
+        }
+        if !refGroups.isEmpty, let reference {
+            let (rb, rr) = mergeBatches(refGroups.map { groups[$0].batch }, padId: padId)
+            let ll = sequenceLogLikelihoods(reference, rb)
+            for (i, g) in refGroups.enumerated() { referenceLL[g] = Array(ll[rr[i]]) }
+        }
+
+        var ll: [Double]
+        var kl: [Double]? = nil
+        var logits: Tensor? = nil, referenceLogits: Tensor? = nil, tokenLP: Tensor? = nil
+        if needsKL, let reference {
+            let x = model.logits(batch.inputIds, batch: B, length: T)
+            let r = Autograd.withNoGrad { reference.logits(batch.inputIds, batch: B, length: T) }
+            ll = try x.withUnsafeBufferPointer {
+                try TokenLogLikelihood.sequenceLogLikelihoods(logits: $0, targets: batch.targets, batch: B, length: T, vocab: V).logLikelihood
+            }
+            kl = try x.withUnsafeBufferPointer { xp in
+                try r.withUnsafeBufferPointer { rp in
+                    try TokenLogLikelihood.klToReference(logits: xp, reference: rp, targets: batch.targets, batch: B, length: T, vocab: V)
+                }
+            }
+            logits = x; referenceLogits = r
+        } else {
+            let lp = model.tokenLogProbs(batch.inputIds, labels: labels(of: batch), batch: B, length: T)
+            ll = rowSums(lp, batch: B, length: T)
+            tokenLP = lp
+        }
+
+        var inputs: [SequenceRole: SequenceStats] = [:]
+        for (gi, g) in groups.enumerated() {
+            let r = ranges[gi]
+            if let i = r.first(where: { !ll[$0].isFinite }) {
+                throw TrainingError.nonFinite(context: context,
+                    message: "the loss is not finite: log-likelihood of \(g.role.rawValue) sequence \(i - r.lowerBound) is \(ll[i]) (NaN or infinity in the model's weights or activations)")
+            }
+            inputs[g.role] = SequenceStats(logLikelihood: Array(ll[r]), tokenCounts: Array(batch.tokenCounts[r]),
+                                           referenceLogLikelihood: referenceLL[gi], klToReference: kl.map { Array($0[r]) })
+        }
+        let result: ObjectiveResult
+        do {
+            result = try objective.evaluate(inputs)
+        } catch let e as TrainingError {
+            throw TrainingError.prefixed(e, context)
+        }
+        guard result.loss.isFinite else {
+            throw TrainingError.nonFinite(context: context, message: "the loss is \(result.loss)")
+        }
+
+        var w = [Double](repeating: 0, count: B), k = [Double](repeating: 0, count: B)
+        for (gi, g) in groups.enumerated() {
+            guard let grads = result.gradients[g.role] else { continue }
+            for (j, row) in ranges[gi].enumerated() {
+                w[row] = grads.logLikelihood[j]
+                if let kk = grads.klToReference { k[row] = kk[j] }
+            }
+        }
+        if let lp = tokenLP {
+            var seed = [Float](repeating: 0, count: B * T)
+            for b in 0..<B {
+                let wb = Float(w[b])
+                for t in 0..<T where batch.targets[b * T + t] != TokenLogLikelihood.ignoreIndex { seed[b * T + t] = wb }
+            }
+            lp.backward(seed: Tensor(seed, shape: [B, T]))
+        } else if let x = logits, let r = referenceLogits {
+            let g = Tensor(zeros: [B, T, V])
+            try x.withUnsafeBufferPointer { xp in
+                try r.withUnsafeBufferPointer { rp in
+                    try g.withUnsafeMutableBufferPointer { gp in
+                        try TokenLogLikelihood.backward(logits: xp, targets: batch.targets, batch: B, length: T, vocab: V,
+                                                        weights: w, into: gp)
+                        try TokenLogLikelihood.klBackward(logits: xp, reference: rp, targets: batch.targets, batch: B,
+                                                          length: T, vocab: V, weights: k, into: gp, accumulate: true)
+                    }
+                }
+            }
+            x.backward(seed: g)
+        }
+        return result
+    }
+}
+
+/// Optimizer, schedule and clipping around `ObjectivePass`: one update per call.
+final class UpdateLoop {
+    let slots: ModelSlots
+    let optimizer: Optimizer
+    let schedule: LearningRateSchedule
+    let learningRate: Double
+    let clipNorm: Double?
+    let name: String
+
+    init(model: CausalLM, optimizer: OptimizerChoice, schedule: ScheduleSpec, totalSteps: Int,
+         learningRate: Double, clipNorm: Double?, name: String) throws {
+        try require(learningRate.isFinite && learningRate >= 0, "\(name).learningRate", "must be finite and >= 0, got \(learningRate)")
+        if let c = clipNorm { try require(c.isFinite && c > 0, "\(name).clipNorm", "must be finite and > 0, got \(c)") }
+        slots = ModelSlots(model: model)
+        if slots.slots.isEmpty {
+            throw TrainingError.empty(context: name, message: "the model has no trainable parameter (every tensor has requiresGrad == false)")
+        }
+        self.optimizer = try optimizer.make()
+        self.schedule = try schedule.resolve(totalSteps: totalSteps)
+        self.learningRate = learningRate
+        self.clipNorm = clipNorm
+        self.name = name
+    }
+
+    func context(_ k: Int) -> String { "\(name) step \(k + 1)/\(schedule.totalSteps)" }
+
+    /// Update number `k` (0-based): gradients from `pass`, norm check, clipping, optimizer step.
+    /// Throws before touching any parameter when the loss or the gradient is not finite.
+    func update(_ k: Int, _ pass: (String) throws -> ObjectiveResult) throws -> StepReport {
+        let ctx = context(k)
+        slots.zeroGrad()
+        let result = try pass(ctx)
+        let norm = GradientClipping.globalNorm(slots.slots)
+        guard norm.isFinite else {
+            let culprit = slots.slots.first { s in s.grad.map { g in g.contains { !$0.isFinite } } ?? false }?.name ?? "?"
+            throw TrainingError.nonFinite(context: ctx, message: "the gradient norm is \(norm) (first non-finite gradient: \(culprit)); no parameter was updated")
+        }
+        if let c = clipNorm { try GradientClipping.clipByGlobalNorm(slots.slots, maxNorm: c) }
+        let lr = learningRate * schedule.multiplier(at: k)
+        try optimizer.step(slots.slots, learningRate: lr)
+        return StepReport(step: k + 1, totalSteps: schedule.totalSteps, loss: result.loss, learningRate: lr,
+                          gradientNorm: norm, terms: result.terms)
+    }
+}
+
+extension TrainingError {
+    /// The same error with `outer` prepended to its context (e.g. the step it happened at).
+    static func prefixed(_ e: TrainingError, _ outer: String) -> TrainingError {
+        switch e {
+        case .invalidOption(let c, let m): return .invalidOption(context: "\(outer): \(c)", message: m)
+        case .empty(let c, let m): return .empty(context: "\(outer): \(c)", message: m)
+        case .mismatch(let c, let m): return .mismatch(context: "\(outer): \(c)", message: m)
+        case .noLossTokens(let c, let m): return .noLossTokens(context: "\(outer): \(c)", message: m)
+        case .tooLong(let c, let m): return .tooLong(context: "\(outer): \(c)", message: m)
+        case .nonFinite(let c, let m): return .nonFinite(context: "\(outer): \(c)", message: m)
+        }
+    }
+}
