@@ -114,7 +114,8 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         case .dpo: objective = .dpo(beta: stage.dpoBeta)
         }
         return StageOptions(epochs: stage.epochs, batching: batching, optimizer: optimizer(stage.optimizer),
-                            schedule: schedule(stage.schedule), clipNorm: stage.clipNorm, objective: objective, seed: seed)
+                            schedule: schedule(stage.schedule), clipNorm: stage.clipNorm, objective: objective, seed: seed,
+                            learningRate: stage.optimizer.lr)
     }
 
     private func optimizer(_ o: OptimizerSpec) -> OptimizerChoice {
@@ -277,7 +278,7 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         let batchSeed = UInt64(unit.seed ?? 0) &* 0x9E37_79B9_7F4A_7C15 &+ 17
         let options = UnlearningOptions(steps: u.steps, batchSize: u.batchSize, maxContext: model.config.maxPositionEmbeddings,
                                         padId: Int32(f.eos), optimizer: optimizer(u.optimizer), schedule: schedule(u.schedule),
-                                        objective: objective, seed: batchSeed)
+                                        objective: objective, seed: batchSeed, learningRate: u.optimizer.lr)
         let sets = try evaluationSets(store: store)
         let evaluateSteps = Set(spec.evaluation.steps)
         var records: [MetricRecord] = []
