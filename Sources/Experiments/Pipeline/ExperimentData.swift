@@ -124,10 +124,10 @@ final class ExperimentData: @unchecked Sendable {
     func mathReferences(_ ref: String) throws -> [(question: String, answer: String)] {
         let (name, test) = Self.reference(ref)
         if let path = outputs["file.\(name)\(test ? ".test" : "")"] {
-            return try loadMathProblems(from: URL(fileURLWithPath: path)).map { ($0.question, $0.finalAnswer ?? "") }
+            return try loadMathProblems(from: URL(fileURLWithPath: path)).map { ($0.question, $0.answer) }
         }
         guard let s = try generated(name).math else { throw ExperimentFailure("dataset '\(name)' is not math data") }
-        return (test ? s.test : s.train).map { ($0.question, $0.finalAnswer ?? "") }
+        return (test ? s.test : s.train).map { ($0.question, $0.answer) }
     }
 
     /// All text of a dataset, for tokenizer training.

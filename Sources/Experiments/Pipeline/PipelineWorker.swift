@@ -89,7 +89,7 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
     private func examples(for stage: StageSpec, store: RunStore) throws -> [Training.Example] {
         let data = try experimentData(store: store)
         let f = try promptFormatter(store: store)
-        let documents = stage.objective == .lm || (try data.isDocuments(stage.data))
+        let documents = try stage.objective == .lm || data.isDocuments(stage.data)
         return try data.pairs(stage.data, response: stage.response).map { pair in
             documents && !pair.prompt.isEmpty ? try f.encodeDocument(prompt: pair.prompt, response: pair.response)
                 : try f.encode(prompt: pair.prompt, response: pair.response)
@@ -235,9 +235,9 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
     private func measure(_ model: CausalLM, _ sets: EvaluationSets, math: Bool, store: RunStore) throws -> [String: Double] {
         var m: [String: Double] = [:]
         if !sets.forgetPrompts.isEmpty {
-            m["refusal_loglik"] = ModelMetrics.refusalLogLikelihood(model, prompts: sets.forgetPrompts, refusals: sets.refusals)
+            m["refusal_loglik"] = try ModelMetrics.refusalLogLikelihood(model, prompts: sets.forgetPrompts, refusals: sets.refusals)
         }
-        if !sets.facts.isEmpty { m["facts_loglik"] = ModelMetrics.answerLogLikelihood(model, pairs: sets.facts) }
+        if !sets.facts.isEmpty { m["facts_loglik"] = try ModelMetrics.answerLogLikelihood(model, pairs: sets.facts) }
         if math && !sets.mathPrompts.isEmpty {
             let f = try promptFormatter(store: store)
             let accuracy = try ModelMetrics.mathAccuracy(model, prompts: sets.mathPrompts, references: sets.mathAnswers,
@@ -246,11 +246,11 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
             m["math_accuracy"] = accuracy.mean
         }
         if !sets.mass.isEmpty {
-            let points = ModelMetrics.mass(model, items: sets.mass)
+            let points = try ModelMetrics.mass(model, items: sets.mass)
             let n = Double(points.count)
-            m["mass_loglik_c"] = points.map(\.c).reduce(0, +) / n
-            m["mass_loglik_u"] = points.map(\.u).reduce(0, +) / n
-            m["mass_loglik_r"] = points.map(\.r).reduce(0, +) / n
+            m["mass_loglik_c"] = points.map(\.logC).reduce(0, +) / n
+            m["mass_loglik_u"] = points.map(\.logU).reduce(0, +) / n
+            m["mass_loglik_r"] = points.map(\.logR).reduce(0, +) / n
             m["mass_share_u"] = points.map { $0.shares.u }.reduce(0, +) / n
         }
         return m
@@ -341,15 +341,9 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
                 toRetrained.append(try gold.map { try ModelMetrics.distance(model, to: $0, probe: probe) } ?? [:])
             }
             var divergence = Array(repeating: Array(repeating: 0.0, count: models.count), count: models.count)
-            if spec.evaluation.divergenceSamples > 0 && !sets.forgetPrompts.isEmpty {
-                let prompts = Array(sets.forgetPrompts.prefix(spec.evaluation.divergenceSamples))
-                for i in 0..<models.count {
-                    for j in (i + 1)..<models.count {
-                        let d = try ModelMetrics.jeffreys(models[i], models[j], prompts: prompts, length: spec.evaluation.divergenceLength,
-                                                          seed: UInt64(unit.seed ?? 0), eosTokenIds: [f.eos])
-                        divergence[i][j] = d; divergence[j][i] = d
-                    }
-                }
+            if spec.evaluation.divergenceSamples > 0 && !sets.forgetPrompts.isEmpty && models.count > 1 {
+                divergence = try ModelMetrics.pairwiseJeffreys(models, prompts: Array(sets.forgetPrompts.prefix(spec.evaluation.divergenceSamples)),
+                                                               length: spec.evaluation.divergenceLength, seed: UInt64(unit.seed ?? 0), eosTokenIds: [f.eos])
             }
             records.append(ComparisonRecord(seed: unit.seed ?? 0, algorithm: algorithm, labels: labels, divergence: divergence, toRetrained: toRetrained))
             progress(UnitProgress(phase: "compare", step: ai + 1, totalSteps: algorithms.count))
