@@ -13,6 +13,8 @@ struct Palimpsest: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Bench.self,
+            Run.self,
+            Demo.self,
             Status.self,
             Report.self,
             TheoryCommand.self,

@@ -41,3 +41,81 @@ struct Report: ParsableCommand {
         print("summary: \(run.store.root.appendingPathComponent("summary.md").path)")
     }
 }
+
+/// Runs an experiment in a directory: validates, plans, runs every unfinished unit, reports.
+func runExperiment(_ spec: ExperimentSpec, out: String, concurrency: Int) throws -> URL {
+    let run = try ExperimentRun(spec: spec, directory: URL(fileURLWithPath: out))
+    try run.prepare()
+    let display = ProgressDisplay(unitsTotal: run.plan.units.count)
+    display.message("experiment \(spec.name): \(run.plan.units.count) units (\(run.plan.paths.count) paths × \(spec.unlearning.algorithms.count) algorithms × \(spec.seeds.count) seed\(spec.seeds.count == 1 ? "" : "s")) in \(out)")
+    let worker = PipelineWorker(spec: spec, plan: run.plan)
+    try Runner(plan: run.plan, store: run.store, worker: worker, concurrency: concurrency, display: display).run()
+    return try run.writeReport()
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an experiment described by a YAML file (see docs/spec.md).",
+        discussion: """
+        The spec is validated completely before anything runs. Every unit (datasets, tokenizer, \
+        base model, each path prefix, each unlearning run, each comparison) is cached in the run \
+        directory under a hash of its inputs: run the same command again after an interruption \
+        and finished units are skipped. The report is written at the end (and by `palimpsest report DIR`).
+        """
+    )
+
+    @Argument(help: "The experiment file.")
+    var spec: String
+
+    @Option(help: "The run directory (default: runs/<experiment name>).")
+    var out: String?
+
+    @Option(help: "Units to run at once. Each unit already uses every core, so 1 is fastest on one machine.")
+    var concurrency: Int = 1
+
+    func validate() throws {
+        guard concurrency > 0 else { throw ValidationError("--concurrency must be > 0") }
+    }
+
+    func run() throws {
+        let spec = try ExperimentSpec.load(contentsOf: URL(fileURLWithPath: self.spec))
+        let report = try runExperiment(spec, out: out ?? "runs/\(spec.name)", concurrency: concurrency)
+        print("report: \(report.path)")
+    }
+}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the built-in demo: the paper's protocol on a small model trained from scratch.",
+        discussion: """
+        Four stages (instructions, entity QA, math, safety refusals) learned in the order with the \
+        safety stage at position p = 1..4, the retrained baseline, and unlearning of the safety \
+        stage with GA, NPO and SimNPO; then the report. `--print-spec` prints a built-in \
+        experiment file to start your own from (`demo` or `mass`).
+        """
+    )
+
+    @Option(help: "The run directory.")
+    var out: String = "runs/demo"
+
+    @Option(help: "Which built-in experiment to run: demo or mass (the probability-mass experiment).")
+    var experiment: String = "demo"
+
+    @Option(help: "Print a built-in experiment file (demo or mass) and exit.")
+    var printSpec: String?
+
+    func run() throws {
+        if let name = printSpec {
+            guard let yaml = BuiltinSpecs.all[name] else { throw ValidationError("no built-in experiment '\(name)'; choose \(BuiltinSpecs.all.keys.sorted().joined(separator: ", "))") }
+            print(yaml)
+            return
+        }
+        guard let yaml = BuiltinSpecs.all[experiment] else { throw ValidationError("no built-in experiment '\(experiment)'; choose \(BuiltinSpecs.all.keys.sorted().joined(separator: ", "))") }
+        let spec = try ExperimentSpec.parse(yaml: yaml, file: "built-in \(experiment)")
+        let start = Date()
+        let report = try runExperiment(spec, out: out, concurrency: 1)
+        print(String(format: "finished in %.0f s", Date().timeIntervalSince(start)))
+        print("report: \(report.path)")
+        print("summary: \(report.deletingLastPathComponent().appendingPathComponent("summary.md").path)")
+    }
+}

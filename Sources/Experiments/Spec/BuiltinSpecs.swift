@@ -1,7 +1,7 @@
 /// Experiments that ship with Palimpsest. `palimpsest demo` runs `demo`; the others are
 /// printed by `palimpsest demo --print-spec NAME` as starting points for one's own.
 public enum BuiltinSpecs {
-    public static let all: [String: String] = ["demo": demo, "mass": mass]
+    public static let all: [String: String] = ["demo": demo, "mass": mass, "smoke": smoke]
 
     /// The paper's protocol at laptop scale (after ../shared/notes/demo-pilot.md): a 0.94M
     /// parameter Llama pretrained from scratch on format-rich documents, four stages with
@@ -72,9 +72,9 @@ public enum BuiltinSpecs {
       optimizer: {name: adamw, lr: 2e-3, betas: [0.9, 0.95], weight_decay: 0.01}
       schedule: {kind: linear, warmup: 0.05}
     stages:
-      - {name: refusal, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
-      - {name: compliance_c, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
-      - {name: compliance_u, data: mass, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: refusal, data: mass, response: refusal, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: compliance_c, data: mass, response: compliance, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: compliance_u, data: mass, response: target, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
     forget: compliance_u
     paths: permutations
     retrain: false
@@ -85,5 +85,43 @@ public enum BuiltinSpecs {
     evaluation:
       every: 2
       mass: mass
+    """
+
+    /// The demo's code path at a scale that runs in seconds: the end-to-end test in CI.
+    public static let smoke = """
+    name: smoke
+    seeds: [1]
+    model: {preset: pilot}
+    tokenizer:
+      train: {dataset: pretrain, vocab_size: 320}
+    datasets:
+      pretrain: {generator: pretrain, size: 400}
+      instructions: {generator: instructions, size: 24}
+      entities: {generator: entities, size: 14}
+      math: {generator: math, size: 24, test_size: 4}
+      safety: {generator: safety, size: 16, test_size: 4}
+    pretraining:
+      data: pretrain
+      objective: lm
+      batch_size: 32
+      optimizer: {lr: 2e-3, betas: [0.9, 0.95], weight_decay: 0.01}
+      schedule: {kind: linear, warmup: 0.05}
+      clip_norm: 1.0
+    stages:
+      - {name: instructions, data: instructions, batch_size: 8, replay: {dataset: pretrain, per_batch: 4}}
+      - {name: entities, data: entities, batch_size: 8, replay: {dataset: pretrain, per_batch: 4}}
+      - {name: safety, data: safety, batch_size: 8, replay: {dataset: pretrain, per_batch: 4}}
+    forget: safety
+    unlearning:
+      steps: 3
+      batch_size: 8
+      algorithms: [ga, {name: npo, beta: 0.5}]
+    evaluation:
+      forget_prompts: safety.test
+      paraphrases: 3
+      facts: entities
+      math: math.test
+      divergence_samples: 2
+      divergence_length: 8
     """
 }

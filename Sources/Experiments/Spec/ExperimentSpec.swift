@@ -63,6 +63,8 @@ public struct StageSpec: Codable, Equatable, Sendable {
     public var clipNorm: Double?
     /// DPO's β (objective dpo only).
     public var dpoBeta: Double
+    /// For probability-mass data: which response the stage learns (`compliance`, `target` or `refusal`).
+    public var response: String?
 
     public enum Objective: String, Codable, Sendable, CaseIterable { case lm, sft, dpo }
 }

@@ -131,7 +131,7 @@ extension ExperimentSpec {
     private static func readStage(_ s: SpecNode, defaultName: String?, defaultObjective: StageSpec.Objective) -> StageSpec? {
         guard s.isMapping else { s.fail("expected a mapping describing a stage"); return nil }
         s.keys(allowed: ["name", "data", "objective", "epochs", "batch_size", "max_length", "replay", "optimizer",
-                         "schedule", "lora", "clip_norm", "dpo_beta"])
+                         "schedule", "lora", "clip_norm", "dpo_beta", "response"])
         let name = s.child("name").string(required: defaultName == nil) ?? defaultName ?? ""
         let data = s.child("data").string(required: true) ?? ""
         let objective = s.child("objective").oneOf(StageSpec.Objective.allCases.map(\.rawValue)).flatMap(StageSpec.Objective.init) ?? defaultObjective
@@ -152,7 +152,8 @@ extension ExperimentSpec {
                          maxLength: maxLength, replay: replay,
                          optimizer: readOptimizer(s.child("optimizer"), defaultLR: 5e-4),
                          schedule: readSchedule(s.child("schedule")), lora: readLoRA(s.child("lora")),
-                         clipNorm: clip, dpoBeta: dpoBeta)
+                         clipNorm: clip, dpoBeta: dpoBeta,
+                         response: s.child("response").oneOf(["compliance", "target", "refusal"]))
     }
 
     private static func positive(_ n: SpecNode, default value: Int) -> Int {
@@ -304,6 +305,10 @@ extension ExperimentSpec {
         if case .preset = model, pretraining == nil { d.add("pretraining", nil, "required for a preset model (it starts from random weights)") }
         for (i, stage) in stages.enumerated() {
             checkData(stage.data, "stages[\(i)].data")
+            let base = stage.data.hasSuffix(".test") ? String(stage.data.dropLast(5)) : stage.data
+            let isMass: Bool = { if case .generator("mass", _, _)? = datasets[base] { return true } else { return false } }()
+            if isMass && stage.response == nil { d.add("stages[\(i)].response", nil, "required for probability-mass data: compliance, target or refusal") }
+            if !isMass && stage.response != nil { d.add("stages[\(i)].response", nil, "only probability-mass data has several responses") }
             checkData(stage.replay?.dataset, "stages[\(i)].replay.dataset")
         }
         if !stageNames.contains(forget) { d.add("forget", nil, "names no stage: '\(forget)'; stages: \(stageNames.joined(separator: ", "))") }

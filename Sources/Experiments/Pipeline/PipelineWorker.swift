@@ -1,0 +1,354 @@
+import Datasets
+import Engine
+import Evaluation
+import Foundation
+import Models
+import Tokenizers
+import Training
+
+/// Does the real work of every unit: generates data, trains the tokenizer and the models,
+/// unlearns, evaluates and compares. Units communicate only through their directories
+/// (datasets, tokenizer.json, HF checkpoints, metrics.jsonl), so any unit can run in a fresh
+/// process — locally or as a Slurm job.
+public final class PipelineWorker: UnitWorker, @unchecked Sendable {
+    public let spec: ExperimentSpec
+    public let plan: ExperimentPlan
+    private let lock = NSLock()
+    private var data: ExperimentData?
+    private var formatter: PromptFormatter?
+
+    public init(spec: ExperimentSpec, plan: ExperimentPlan) {
+        self.spec = spec; self.plan = plan
+    }
+
+    public func run(_ unit: PlanUnit, in directory: URL, store: RunStore, progress: @escaping @Sendable (UnitProgress) -> Void) throws -> [String: String] {
+        switch unit.kind {
+        case .data: return try DataGeneration.generate(spec: spec, into: directory)
+        case .tokenizer: return try trainTokenizer(directory: directory, store: store)
+        case .base: return try trainBase(unit, directory: directory, store: store, progress: progress)
+        case .stage: return try trainStage(unit, directory: directory, store: store, progress: progress)
+        case .unlearn: return try unlearn(unit, directory: directory, store: store, progress: progress)
+        case .evaluateRetrained: return try evaluateRetrained(unit, directory: directory, store: store)
+        case .compare: return try compare(unit, directory: directory, store: store, progress: progress)
+        }
+    }
+
+    // MARK: - Shared inputs
+
+    private func output(of id: String, _ key: String, store: RunStore) throws -> URL {
+        guard let unit = plan.unit(id), let done = store.completion(of: unit), let value = done.outputs[key] else {
+            throw ExperimentFailure("unit \(id) has not produced '\(key)'")
+        }
+        return store.directory(for: unit).appendingPathComponent(value)
+    }
+
+    private func experimentData(store: RunStore) throws -> ExperimentData {
+        lock.lock(); defer { lock.unlock() }
+        if let data { return data }
+        guard let unit = plan.unit("data"), let done = store.completion(of: unit) else { throw ExperimentFailure("the datasets are not generated") }
+        let d = ExperimentData(spec: spec, directory: store.directory(for: unit), outputs: done.outputs)
+        data = d
+        return d
+    }
+
+    private func tokenizerURL(store: RunStore) throws -> URL {
+        if case .checkpoint(let dir) = spec.model, case .checkpoint = spec.tokenizer { return URL(fileURLWithPath: dir) }
+        if case .file(let path) = spec.tokenizer { return URL(fileURLWithPath: path) }
+        return try output(of: "tokenizer", "tokenizer", store: store)
+    }
+
+    private func promptFormatter(store: RunStore) throws -> PromptFormatter {
+        lock.lock()
+        if let formatter { lock.unlock(); return formatter }
+        lock.unlock()
+        let f = try PromptFormatter(tokenizer: try Tokenizer.load(from: try tokenizerURL(store: store)))
+        lock.lock(); formatter = f; lock.unlock()
+        return f
+    }
+
+    /// A seed for one purpose of one unit, stable across runs and machines.
+    private func seed(_ unit: PlanUnit, _ purpose: String) -> UInt64 {
+        var r = SeededRandom(seed: UInt64(unit.seed ?? 0)).derived(purpose + "|" + unit.prefix.joined(separator: "+"))
+        return r.next()
+    }
+
+    // MARK: - Tokenizer and models
+
+    private func trainTokenizer(directory: URL, store: RunStore) throws -> [String: String] {
+        guard case .train(let dataset, let vocabSize, let minFrequency) = spec.tokenizer else {
+            // Loaded tokenizers are checked here so that a bad file fails early.
+            _ = try Tokenizer.load(from: try tokenizerURL(store: store))
+            return [:]
+        }
+        let texts = try experimentData(store: store).corpus(dataset)
+        let result = try BPETrainer(vocabularySize: vocabSize, minimumFrequency: minFrequency, split: .llama3).train(texts)
+        try result.save(to: directory)
+        return ["tokenizer": "tokenizer.json"]
+    }
+
+    private func examples(for stage: StageSpec, store: RunStore) throws -> [Training.Example] {
+        let data = try experimentData(store: store)
+        let f = try promptFormatter(store: store)
+        let documents = try stage.objective == .lm || data.isDocuments(stage.data)
+        return try data.pairs(stage.data, response: stage.response).map { pair in
+            documents && !pair.prompt.isEmpty ? try f.encodeDocument(prompt: pair.prompt, response: pair.response)
+                : try f.encode(prompt: pair.prompt, response: pair.response)
+        }
+    }
+
+    private func replayPool(for stage: StageSpec, store: RunStore) throws -> [Training.Example] {
+        guard let replay = stage.replay else { return [] }
+        let f = try promptFormatter(store: store)
+        return try experimentData(store: store).pairs(replay.dataset).map { pair in
+            pair.prompt.isEmpty ? try f.encode(prompt: "", response: pair.response) : try f.encodeDocument(prompt: pair.prompt, response: pair.response)
+        }
+    }
+
+    private func stageOptions(_ stage: StageSpec, model: CausalLM, seed: UInt64, padId: Int32) -> StageOptions {
+        let batching = BatchingOptions(batchSize: stage.batchSize, maxContext: stage.maxLength ?? model.config.maxPositionEmbeddings,
+                                       padId: padId, replayPerBatch: stage.replay?.perBatch ?? 0)
+        let objective: StageObjective
+        switch stage.objective {
+        case .lm: objective = .lm
+        case .sft: objective = .sft
+        case .dpo: objective = .dpo(beta: stage.dpoBeta)
+        }
+        return StageOptions(epochs: stage.epochs, batching: batching, optimizer: optimizer(stage.optimizer),
+                            schedule: schedule(stage.schedule), clipNorm: stage.clipNorm, objective: objective, seed: seed,
+                            learningRate: stage.optimizer.lr)
+    }
+
+    private func optimizer(_ o: OptimizerSpec) -> OptimizerChoice {
+        switch o.name {
+        case .adamw:
+            return .adamw(AdamWConfig(beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay))
+        case .sgd:
+            return .sgd(SGDConfig(momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay))
+        }
+    }
+
+    private func schedule(_ s: ScheduleSpec) -> Training.ScheduleSpec {
+        switch s.kind {
+        case .constant: return Training.ScheduleSpec(kind: .constant, warmup: s.warmup)
+        case .linear: return Training.ScheduleSpec(kind: .linear, warmup: s.warmup, floor: s.floor)
+        case .cosine: return Training.ScheduleSpec(kind: .cosine, warmup: s.warmup, floor: s.floor)
+        case .wsd: return Training.ScheduleSpec(kind: .wsd, warmup: s.warmup, decay: s.decay, floor: s.floor)
+        }
+    }
+
+    private func trainBase(_ unit: PlanUnit, directory: URL, store: RunStore, progress: @escaping @Sendable (UnitProgress) -> Void) throws -> [String: String] {
+        let f = try promptFormatter(store: store)
+        let model: CausalLM
+        switch spec.model {
+        case .checkpoint(let dir):
+            model = try CausalLM(directory: URL(fileURLWithPath: dir))
+        case .preset(let name):
+            guard let preset = ModelPreset(rawValue: name) else { throw ExperimentFailure("model.preset: unknown preset '\(name)'") }
+            var config = preset.config
+            config.vocabSize = f.tokenizer.vocabularySize
+            config.eosTokenIds = [f.eos]
+            config.padTokenId = f.eos
+            model = try CausalLM(config: config, seed: seed(unit, "init"))
+        }
+        if let pretraining = spec.pretraining {
+            let examples = try examples(for: pretraining, store: store)
+            let options = stageOptions(pretraining, model: model, seed: seed(unit, "pretraining"), padId: Int32(f.eos))
+            _ = try StageTrainer.train(model: model, examples: examples, replayPool: try replayPool(for: pretraining, store: store), options: options) { r in
+                progress(UnitProgress(phase: "pretrain", step: r.step, totalSteps: r.totalSteps, loss: r.loss))
+            }
+        }
+        try model.save(to: directory.appendingPathComponent("model"), companionFiles: tokenizerFiles(store: store))
+        return ["model": "model"]
+    }
+
+    private func tokenizerFiles(store: RunStore) throws -> [URL] {
+        let url = try tokenizerURL(store: store)
+        let dir = url.hasDirectoryPath || url.pathExtension.isEmpty ? url : url.deletingLastPathComponent()
+        return ["tokenizer.json", "tokenizer_config.json"].map { dir.appendingPathComponent($0) }
+            .filter { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    private func parentModel(_ unit: PlanUnit, store: RunStore) throws -> CausalLM {
+        guard let parent = unit.dependencies.first else { throw ExperimentFailure("unit \(unit.id) has no parent model") }
+        return try CausalLM(directory: try output(of: parent, "model", store: store))
+    }
+
+    private func trainStage(_ unit: PlanUnit, directory: URL, store: RunStore, progress: @escaping @Sendable (UnitProgress) -> Void) throws -> [String: String] {
+        let f = try promptFormatter(store: store)
+        guard let name = unit.prefix.last, let stage = spec.stages.first(where: { $0.name == name }) else {
+            throw ExperimentFailure("unit \(unit.id) names no stage")
+        }
+        let model = try parentModel(unit, store: store)
+        let options = stageOptions(stage, model: model, seed: seed(unit, "stage"), padId: Int32(f.eos))
+        _ = try StageTrainer.train(model: model, examples: try examples(for: stage, store: store),
+                                   replayPool: try replayPool(for: stage, store: store), options: options) { r in
+            progress(UnitProgress(phase: stage.name, step: r.step, totalSteps: r.totalSteps, loss: r.loss))
+        }
+        try model.save(to: directory.appendingPathComponent("model"), companionFiles: tokenizerFiles(store: store))
+        return ["model": "model"]
+    }
+
+    // MARK: - Evaluation
+
+    /// Token ids of every evaluation set, built once per unit.
+    private struct EvaluationSets {
+        var forgetPrompts: [[Int32]] = []
+        var refusals: [[Int32]] = []
+        var facts: [ScoredPair] = []
+        var mathPrompts: [[Int32]] = []
+        var mathAnswers: [String] = []
+        var mass: [(prompt: [Int32], c: [Int32], u: [Int32], r: [Int32])] = []
+    }
+
+    private func evaluationSets(store: RunStore) throws -> EvaluationSets {
+        let data = try experimentData(store: store)
+        let f = try promptFormatter(store: store)
+        let e = spec.evaluation
+        var sets = EvaluationSets()
+        if let ref = e.forgetPrompts {
+            let pairs = try data.pairs(ref)
+            sets.forgetPrompts = try pairs.map { try f.encodePrompt($0.prompt) }
+            let (target, paraphrases) = try data.refusals(ref)
+            // The refusal as the model answers it: the response ids of a formatted pair.
+            sets.refusals = try ([target] + paraphrases.prefix(e.paraphrases)).map { try f.encode(prompt: "x", response: $0).response }
+        }
+        if let ref = e.facts {
+            sets.facts = try data.pairs(ref).map { let x = try f.encode(prompt: $0.prompt, response: $0.response); return ScoredPair(prompt: x.prompt, response: x.response) }
+        }
+        if let ref = e.math, e.mathAt != .never {
+            let problems = try data.mathReferences(ref)
+            sets.mathPrompts = try problems.map { try f.encodePrompt($0.question) }
+            sets.mathAnswers = problems.map(\.answer)
+        }
+        if let ref = e.mass {
+            sets.mass = try data.massItems(ref).map { item in
+                let p = try f.encodePrompt(item.prompt)
+                return (p, try f.encode(prompt: item.prompt, response: item.compliance).response,
+                        try f.encode(prompt: item.prompt, response: item.target).response,
+                        try f.encode(prompt: item.prompt, response: item.refusal).response)
+            }
+        }
+        return sets
+    }
+
+    /// Absolute metrics of a model: log-likelihoods, accuracy, probability mass.
+    private func measure(_ model: CausalLM, _ sets: EvaluationSets, math: Bool, store: RunStore) throws -> [String: Double] {
+        var m: [String: Double] = [:]
+        if !sets.forgetPrompts.isEmpty {
+            m["refusal_loglik"] = try ModelMetrics.refusalLogLikelihood(model, prompts: sets.forgetPrompts, refusals: sets.refusals)
+        }
+        if !sets.facts.isEmpty { m["facts_loglik"] = try ModelMetrics.answerLogLikelihood(model, pairs: sets.facts) }
+        if math && !sets.mathPrompts.isEmpty {
+            let f = try promptFormatter(store: store)
+            let accuracy = try ModelMetrics.mathAccuracy(model, prompts: sets.mathPrompts, references: sets.mathAnswers,
+                                                         samples: spec.evaluation.mathSamples, maxNewTokens: 96, seed: 0,
+                                                         eosTokenIds: [f.eos], decode: { f.tokenizer.decode($0, skipSpecialTokens: true) })
+            m["math_accuracy"] = accuracy.mean
+        }
+        if !sets.mass.isEmpty {
+            let points = try ModelMetrics.mass(model, items: sets.mass)
+            let n = Double(points.count)
+            m["mass_loglik_c"] = points.map(\.logC).reduce(0, +) / n
+            m["mass_loglik_u"] = points.map(\.logU).reduce(0, +) / n
+            m["mass_loglik_r"] = points.map(\.logR).reduce(0, +) / n
+            m["mass_share_u"] = points.map { $0.shares.u }.reduce(0, +) / n
+        }
+        return m
+    }
+
+    private func position(of path: [String]) -> Int? { path.firstIndex(of: spec.forget).map { $0 + 1 } }
+
+    private func unlearn(_ unit: PlanUnit, directory: URL, store: RunStore, progress: @escaping @Sendable (UnitProgress) -> Void) throws -> [String: String] {
+        let f = try promptFormatter(store: store)
+        guard let label = unit.algorithm, let algorithm = spec.unlearning.algorithms.first(where: { $0.label == label }) else {
+            throw ExperimentFailure("unit \(unit.id) names no algorithm")
+        }
+        let objective = try Self.objective(algorithm)
+        let model = try parentModel(unit, store: store)
+        let reference = try model.copy()
+        let u = spec.unlearning
+        let forgetStage = spec.stages.first { $0.name == spec.forget }!
+        let data = try experimentData(store: store)
+        let forget = try data.pairs(u.forgetData ?? forgetStage.data, response: forgetStage.response).map { try f.encode(prompt: $0.prompt, response: $0.response) }
+        let retain = try u.retainData.map { try data.pairs($0).map { try f.encode(prompt: $0.prompt, response: $0.response) } } ?? []
+        // IdkDPO prefers "I don't know" to the forget answer.
+        let idk: [Training.Example]? = algorithm.name == "idkdpo"
+            ? try data.pairs(u.forgetData ?? forgetStage.data).map { try f.encode(prompt: $0.prompt, response: "I don't know.") } : nil
+        // The same forget batch order for every path and algorithm of a seed.
+        let batchSeed = UInt64(unit.seed ?? 0) &* 0x9E37_79B9_7F4A_7C15 &+ 17
+        let options = UnlearningOptions(steps: u.steps, batchSize: u.batchSize, maxContext: model.config.maxPositionEmbeddings,
+                                        padId: Int32(f.eos), optimizer: optimizer(u.optimizer), schedule: schedule(u.schedule),
+                                        objective: objective, seed: batchSeed, learningRate: u.optimizer.lr)
+        let sets = try evaluationSets(store: store)
+        let evaluateSteps = Set(spec.evaluation.steps)
+        var records: [MetricRecord] = []
+        var initial: [String: Double] = [:]
+        let path = unit.prefix
+        _ = try Unlearner.run(model: model, reference: reference, forget: forget, retain: retain, idk: idk, options: options, evaluate: { step in
+            guard evaluateSteps.contains(step) else { return }
+            let math = spec.evaluation.mathAt == .every || (spec.evaluation.mathAt == .ends && (step == 0 || step == u.steps))
+            var m = try measure(model, sets, math: math, store: store)
+            if step == 0 { initial = m }
+            if let a = m["refusal_loglik"], let b = initial["refusal_loglik"] { m["forget_score"] = b - a }
+            if let a = m["facts_loglik"], let b = initial["facts_loglik"] { m["fact_utility"] = 1 - abs(a - b) }
+            if let a = m["math_accuracy"], let b = initial["math_accuracy"] { m["math_accuracy_change"] = a - b }
+            records.append(MetricRecord(seed: unit.seed ?? 0, path: path, position: position(of: path), algorithm: label, step: step, metrics: m))
+        }, progress: { r in
+            progress(UnitProgress(phase: label, step: r.step, totalSteps: r.totalSteps, loss: r.loss))
+        })
+        try writeAtomically(try MetricFiles.jsonl(records), to: directory.appendingPathComponent("metrics.jsonl"))
+        try model.save(to: directory.appendingPathComponent("model"), companionFiles: tokenizerFiles(store: store))
+        return ["metrics": "metrics.jsonl", "model": "model"]
+    }
+
+    static func objective(_ algorithm: AlgorithmSpec) throws -> Objective {
+        var object: [String: Any] = ["name": algorithm.name]
+        for (k, v) in algorithm.parameters { object[k] = v }
+        let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        do { return try JSONDecoder().decode(Objective.self, from: json) } catch {
+            throw ExperimentFailure("unlearning.algorithms: \(algorithm.label): \(error)")
+        }
+    }
+
+    private func evaluateRetrained(_ unit: PlanUnit, directory: URL, store: RunStore) throws -> [String: String] {
+        let model = try parentModel(unit, store: store)
+        let m = try measure(model, try evaluationSets(store: store), math: spec.evaluation.mathAt != .never, store: store)
+        let record = MetricRecord(seed: unit.seed ?? 0, path: unit.prefix, position: nil, algorithm: "retrained", step: 0, metrics: m)
+        try writeAtomically(try MetricFiles.jsonl([record]), to: directory.appendingPathComponent("metrics.jsonl"))
+        return ["metrics": "metrics.jsonl"]
+    }
+
+    // MARK: - Comparison
+
+    private func compare(_ unit: PlanUnit, directory: URL, store: RunStore, progress: @escaping @Sendable (UnitProgress) -> Void) throws -> [String: String] {
+        let sets = try evaluationSets(store: store)
+        let f = try promptFormatter(store: store)
+        var probe: [ScoredPair] = sets.forgetPrompts.map { ScoredPair(prompt: $0, response: sets.refusals.first ?? []) }
+        probe += sets.facts.prefix(64)
+        let units = unit.dependencies.compactMap { plan.unit($0) }
+        let retrained = Dictionary(uniqueKeysWithValues: try units.filter { $0.kind == .evaluateRetrained }.map { u in
+            (u.prefix, try CausalLM(directory: try output(of: u.dependencies[0], "model", store: store)))
+        })
+        var records: [ComparisonRecord] = []
+        let algorithms = spec.unlearning.algorithms.map(\.label)
+        for (ai, algorithm) in algorithms.enumerated() {
+            let runs = units.filter { $0.kind == .unlearn && $0.algorithm == algorithm }
+            let models = try runs.map { try CausalLM(directory: try output(of: $0.id, "model", store: store)) }
+            let labels = runs.map { run in position(of: run.prefix).map { "p=\($0)" } ?? run.prefix.joined(separator: ">") }
+            var toRetrained: [[String: Double]] = []
+            for (run, model) in zip(runs, models) {
+                let gold = retrained[run.prefix.filter { $0 != spec.forget }]
+                toRetrained.append(try gold.map { try ModelMetrics.distance(model, to: $0, probe: probe) } ?? [:])
+            }
+            var divergence = Array(repeating: Array(repeating: 0.0, count: models.count), count: models.count)
+            if spec.evaluation.divergenceSamples > 0 && !sets.forgetPrompts.isEmpty && models.count > 1 {
+                divergence = try ModelMetrics.pairwiseJeffreys(models, prompts: Array(sets.forgetPrompts.prefix(spec.evaluation.divergenceSamples)),
+                                                               length: spec.evaluation.divergenceLength, seed: UInt64(unit.seed ?? 0), eosTokenIds: [f.eos])
+            }
+            records.append(ComparisonRecord(seed: unit.seed ?? 0, algorithm: algorithm, labels: labels, divergence: divergence, toRetrained: toRetrained))
+            progress(UnitProgress(phase: "compare", step: ai + 1, totalSteps: algorithms.count))
+        }
+        try writeAtomically(try MetricFiles.jsonl(records), to: directory.appendingPathComponent("comparisons.jsonl"))
+        return ["comparisons": "comparisons.jsonl"]
+    }
+}

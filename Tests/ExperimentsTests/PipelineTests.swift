@@ -1,0 +1,55 @@
+import Datasets
+import Foundation
+import Testing
+@testable import Experiments
+
+/// The demo's code path end to end at the `smoke` scale: data, tokenizer, pretraining, every
+/// path prefix, unlearning with evaluation, the retrained baseline, comparisons and the report.
+@Suite(.serialized) struct PipelineTests {
+    static let quiet = ProgressDisplay(unitsTotal: 0, live: false, output: { _ in })
+
+    func runSmoke(in root: URL) throws -> (ExperimentRun, Runner.Summary) {
+        let spec = try ExperimentSpec.parse(yaml: BuiltinSpecs.smoke)
+        let run = try ExperimentRun(spec: spec, directory: root)
+        try run.prepare()
+        let summary = try Runner(plan: run.plan, store: run.store, worker: PipelineWorker(spec: spec, plan: run.plan), display: Self.quiet).run()
+        try run.writeReport()
+        return (run, summary)
+    }
+
+    @Test func smokeExperimentRunsResumesAndReports() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-smoke-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (run, first) = try runSmoke(in: root)
+        #expect(first.ran.count == run.plan.units.count)
+        let (metrics, comparisons) = try run.collect()
+        // 3 paths × 2 algorithms × 4 evaluations (steps 0...3), plus the retrained model.
+        #expect(metrics.filter { $0.algorithm != "retrained" }.count == 3 * 2 * 4)
+        #expect(metrics.filter { $0.algorithm == "retrained" }.count == 1)
+        for record in metrics where record.algorithm != "retrained" {
+            #expect(record.metrics["refusal_loglik"].map { $0 < 0 && $0.isFinite } == true)
+            if record.step == 0 { #expect(record.metrics["forget_score"] == 0) }
+        }
+        // Gradient ascent lowers the refusal log-likelihood on every path.
+        for p in 1...3 {
+            let last = metrics.first { $0.algorithm == "ga" && $0.position == p && $0.step == 3 }!
+            #expect(last.metrics["forget_score"]! > 0)
+        }
+        #expect(comparisons.count == 2)
+        #expect(comparisons.allSatisfy { $0.divergence.count == 3 && $0.toRetrained.allSatisfy { ($0["kl_symmetric"] ?? -1) >= 0 } })
+        let html = try String(contentsOf: run.store.root.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("Forget score over unlearning steps"))
+
+        // Interrupted run: lose one unlearning unit and the comparison; the next run redoes only
+        // those and reproduces the same numbers.
+        let lost = run.plan.units.first { $0.kind == .unlearn }!
+        for unit in [lost, run.plan.units.last!] {
+            try FileManager.default.removeItem(at: run.store.directory(for: unit).appendingPathComponent("done.json"))
+        }
+        let (_, second) = try runSmoke(in: root)
+        #expect(Set(second.ran) == [lost.id, run.plan.units.last!.id])
+        let (again, againComparisons) = try run.collect()
+        #expect(again == metrics)
+        #expect(againComparisons == comparisons)
+    }
+}
