@@ -285,7 +285,8 @@ public struct Heatmap: Sendable {
         let top = (title.isEmpty ? 16.0 : 40.0) + (columnTitle.isEmpty ? 0 : 20) + 22
         let left = max(labelW, 40)
         let barW = 90.0
-        let w = left + Double(cols) * cell + barW, h = top + Double(max(rows, 1)) * cellH + 20
+        // Wide enough for the title (about 9 px a character at 16 px bold).
+        let w = max(left + Double(cols) * cell + barW, 9 * Double(title.count) + 40), h = top + Double(max(rows, 1)) * cellH + 20
         func value(_ r: Int, _ c: Int) -> Double {
             r < values.count && c < values[r].count ? values[r][c] : .nan
         }
