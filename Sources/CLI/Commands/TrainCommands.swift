@@ -199,9 +199,18 @@ struct Train: ParsableCommand {
             objective: obj, seed: opt.seed, learningRate: opt.lr ?? 5e-4)
         print("training \(lm.config.parameterCount) parameters on \(examples.count) examples (\(objective), \(epochs) epochs)")
         let start = Date()
-        let result = try StageTrainer.train(model: lm, examples: examples, replayPool: pool, options: options, progress: printStep)
+        var firstStepEnd: Date?
+        let result = try StageTrainer.train(model: lm, examples: examples, replayPool: pool, options: options) { r in
+            if r.step == 1 { firstStepEnd = Date() }
+            printStep(r)
+        }
+        let trained = Date()
         try saveCheckpoint(lm, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
-        print(String(format: "%d steps in %.1f s; saved %@", result.steps, Date().timeIntervalSince(start), out))
+        var perStep = ""
+        if let f = firstStepEnd, result.steps > 1 {
+            perStep = String(format: " (%.3f s/step after the first)", trained.timeIntervalSince(f) / Double(result.steps - 1))
+        }
+        print(String(format: "%d steps in %.1f s%@; saved %@", result.steps, trained.timeIntervalSince(start), perStep, out))
     }
 }
 
