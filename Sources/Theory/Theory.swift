@@ -1,1 +1,0 @@
-// The Theory module. See README.md for the layout of the package.
