@@ -71,5 +71,10 @@ import Datasets
         #expect(html.contains("<th>npo: forget score</th>"))
         #expect(html.contains("Jeffreys divergence between paths: npo"))
         #expect(html.contains("<td>p=2</td><td>2.000</td>"))  // distance-to-retrained table
+        // A comparison without a divergence matrix (not measured) gives no heatmap.
+        var unmeasured = comparison
+        unmeasured.divergence = []
+        let plain = HTMLReport(title: "t", analysis: ExperimentAnalysis(records: records, comparisons: [unmeasured])).render()
+        #expect(!plain.contains("Jeffreys divergence between paths"))
     }
 }

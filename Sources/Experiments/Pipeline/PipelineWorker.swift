@@ -340,7 +340,8 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
                 let gold = retrained[run.prefix.filter { $0 != spec.forget }]
                 toRetrained.append(try gold.map { try ModelMetrics.distance(model, to: $0, probe: probe) } ?? [:])
             }
-            var divergence = Array(repeating: Array(repeating: 0.0, count: models.count), count: models.count)
+            // Empty when not measured, so that the report leaves it out.
+            var divergence: [[Double]] = []
             if spec.evaluation.divergenceSamples > 0 && !sets.forgetPrompts.isEmpty && models.count > 1 {
                 divergence = try ModelMetrics.pairwiseJeffreys(models, prompts: Array(sets.forgetPrompts.prefix(spec.evaluation.divergenceSamples)),
                                                                length: spec.evaluation.divergenceLength, seed: UInt64(unit.seed ?? 0), eosTokenIds: [f.eos])

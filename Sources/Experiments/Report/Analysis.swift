@@ -73,7 +73,7 @@ public struct ExperimentAnalysis: Sendable {
 
     /// Mean pairwise divergence matrix over seeds for one algorithm.
     public func meanDivergence(algorithm: String) -> (labels: [String], matrix: [[Double]])? {
-        let rows = comparisons.filter { $0.algorithm == algorithm }
+        let rows = comparisons.filter { $0.algorithm == algorithm && !$0.divergence.isEmpty }
         guard let first = rows.first else { return nil }
         let n = first.labels.count
         var sum = Array(repeating: Array(repeating: 0.0, count: n), count: n)

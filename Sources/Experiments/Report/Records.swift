@@ -25,7 +25,8 @@ public struct ComparisonRecord: Codable, Equatable, Sendable {
     public var algorithm: String
     /// Path labels (e.g. "p=1"), in the order of the matrix rows.
     public var labels: [String]
-    /// Jeffreys divergence between the unlearned models of two paths (symmetric, zero diagonal).
+    /// Jeffreys divergence between the unlearned models of two paths (symmetric, zero diagonal);
+    /// empty when the experiment does not measure it.
     public var divergence: [[Double]]
     /// Per path: distance of the unlearned model to the retrained model (metric name → value).
     public var toRetrained: [[String: Double]]

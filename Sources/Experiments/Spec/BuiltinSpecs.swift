@@ -51,6 +51,8 @@ public enum BuiltinSpecs {
       facts: entities
       math: math.test
       math_at: ends
+      divergence_samples: 16
+      divergence_length: 24
     """
 
     /// The probability-mass experiment of the paper's section 4.3: learn refusal R, compliance
