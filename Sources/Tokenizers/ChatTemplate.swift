@@ -188,4 +188,15 @@ public struct ChatTemplate: Sendable, Equatable {
         }
         return ChatEncoding(ids: ids, assistantMask: mask)
     }
+
+    /// One user turn and the assistant's answer, split into the ids before the answer and the
+    /// answer's ids (its end-of-turn token included): the unit SFT trains on and scoring scores.
+    public func encodePair(prompt: String, response: String, tokenizer: Tokenizer) throws -> (prompt: [Int], response: [Int]) {
+        let e = try encode([.user(prompt), .assistant(response)], tokenizer: tokenizer)
+        guard let first = e.assistantMask.firstIndex(of: true), let last = e.assistantMask.lastIndex(of: true) else {
+            throw TokenizerError(.invalidArgument, file: tokenizer.source,
+                                 "the \(format.rawValue) chat template marked no answer tokens for \(response.prefix(60).debugDescription)")
+        }
+        return (Array(e.ids[..<first]), Array(e.ids[first...last]))
+    }
 }

@@ -77,6 +77,17 @@ import Testing
         #expect(try template.render([.user("hi")], tokenizer: tok, addGenerationPrompt: true) == "User: hi\nAssistant:")
     }
 
+    @Test func encodePairSplitsPromptFromAnswer() throws {
+        let tok = try Tokenizer(contentsOf: Fixtures.url("gpt2.tokenizer.json"))
+        let template = ChatTemplate(format: .plain)
+        let pair = try template.encodePair(prompt: "What is 2 + 2?", response: "It is 4.", tokenizer: tok)
+        let whole = try template.encode([.user("What is 2 + 2?"), .assistant("It is 4.")], tokenizer: tok).ids
+        // The two parts are the whole conversation, cut where the answer starts.
+        #expect(pair.prompt + pair.response == Array(whole.prefix(pair.prompt.count + pair.response.count)))
+        #expect(tok.decode(pair.response) == " It is 4.<|endoftext|>")
+        #expect(tok.decode(pair.prompt) == "User: What is 2 + 2?\nAssistant:")
+    }
+
     @Test func detectsTemplateFromVocabulary() throws {
         #expect(ChatTemplate(for: try Tokenizer(contentsOf: Fixtures.url("qwen2.tokenizer.json")))?.format == .chatml)
         #expect(ChatTemplate(for: try Tokenizer(contentsOf: Fixtures.url("gpt2.tokenizer.json"))) == nil)

@@ -73,11 +73,8 @@ struct EvalModel {
     /// Prompt and response ids; the response is what the assistant's turn adds (with its end-of-turn token).
     func pair(prompt: String, response: String) throws -> ScoredPair {
         if let template {
-            let e = try template.encode([.user(prompt), .assistant(response)], tokenizer: tokenizer)
-            guard let first = e.assistantMask.firstIndex(of: true), let last = e.assistantMask.lastIndex(of: true) else {
-                throw ModelCommandError("the \(template.format.rawValue) template left no response tokens for \(response.prefix(60).debugDescription)")
-            }
-            return ScoredPair(prompt: e.ids[..<first].map { Int32($0) }, response: e.ids[first...last].map { Int32($0) })
+            let pair = try template.encodePair(prompt: prompt, response: response, tokenizer: tokenizer)
+            return ScoredPair(prompt: pair.prompt.map { Int32($0) }, response: pair.response.map { Int32($0) })
         }
         let p = tokenizer.encode(prompt, addSpecialTokens: true)
         let full = tokenizer.encode(prompt + response, addSpecialTokens: true)

@@ -24,11 +24,8 @@ struct ExampleEncoder {
 
     func example(prompt: String, response: String) throws -> Training.Example {
         if prompt.isEmpty { return document(response) }
-        let enc = try template.encode([.user(prompt), .assistant(response)], tokenizer: tokenizer)
-        guard let first = enc.assistantMask.firstIndex(of: true), let last = enc.assistantMask.lastIndex(of: true) else {
-            throw ModelCommandError("the chat template marked no assistant tokens for prompt \"\(prompt.prefix(40))\"")
-        }
-        return Training.Example(prompt: enc.ids[..<first].map(Int32.init), response: enc.ids[first...last].map(Int32.init))
+        let pair = try template.encodePair(prompt: prompt, response: response, tokenizer: tokenizer)
+        return Training.Example(prompt: pair.prompt.map(Int32.init), response: pair.response.map(Int32.init))
     }
 
     func document(_ text: String) -> Training.Example {

@@ -157,12 +157,8 @@ struct PromptFormatter: @unchecked Sendable {
         if prompt.isEmpty {
             return Training.Example(prompt: [], response: tokenizer.encode(response, addSpecialTokens: false).map(Int32.init) + [Int32(eos)])
         }
-        let encoding = try template.encode([.user(prompt), .assistant(response)], tokenizer: tokenizer)
-        guard let first = encoding.assistantMask.firstIndex(of: true) else {
-            throw ExperimentFailure("the chat template marked no assistant tokens")
-        }
-        let last = encoding.assistantMask.lastIndex(of: true)!
-        return Training.Example(prompt: encoding.ids[..<first].map(Int32.init), response: encoding.ids[first...last].map(Int32.init))
+        let pair = try template.encodePair(prompt: prompt, response: response, tokenizer: tokenizer)
+        return Training.Example(prompt: pair.prompt.map(Int32.init), response: pair.response.map(Int32.init))
     }
 
     /// The prompt as the model sees it before it answers.
