@@ -84,10 +84,12 @@ public struct LineChart: Sendable {
     /// The chart as a complete SVG document.
     public func svg() -> String {
         let w = Double(max(width, 200)), h = Double(max(height, 150))
-        let left = 78.0, right = 18.0, top = title.isEmpty ? 20.0 : 40.0
+        let left = 78.0, top = title.isEmpty ? 20.0 : 40.0
+        var right = 18.0
         let legendRows = series.isEmpty ? 0 : series.count
         let bottom = 52.0
-        let plotW = w - left - right, plotH = h - top - bottom
+        var plotW = w - left - right
+        let plotH = h - top - bottom
 
         // Data ranges over every drawable value, bands included.
         var xs: [Double] = [], ys: [Double] = []
@@ -106,6 +108,38 @@ public struct LineChart: Sendable {
         let yAxis = Axis(values: ys, scale: yScale)
         func px(_ x: Double) -> Double { left + xAxis.fraction(x) * plotW }
         func py(_ y: Double) -> Double { top + (1 - yAxis.fraction(y)) * plotH }
+
+        // Legend: inside the plot area, in the corner that hides no data (ties: top right, top
+        // left, bottom right, bottom left); when every corner would hide a point or a line, it
+        // goes to the right of the plot area, which narrows to make room.
+        let longest = series.map { $0.name.count }.max() ?? 0
+        let boxW = min(w / 3, 36 + 7 * Double(longest)), boxH = 8 + 17 * Double(legendRows)
+        var legendOrigin: (Double, Double)? = nil
+        if legendRows > 0 {
+            var pixels: [(Double, Double)] = []
+            for s in series {
+                var previous: (Double, Double)? = nil
+                for (j, x) in s.x.enumerated() where j < s.y.count {
+                    guard Self.usable(x, xScale) && Self.usable(s.y[j], yScale) else { previous = nil; continue }
+                    let p = (px(x), py(s.y[j]))
+                    if let q = previous {  // sample the segment so a line through a corner counts
+                        for k in 1..<8 { let t = Double(k) / 8; pixels.append((q.0 + t * (p.0 - q.0), q.1 + t * (p.1 - q.1))) }
+                    }
+                    pixels.append(p); previous = p
+                }
+            }
+            let corners = [(left + plotW - boxW - 6, top + 6), (left + 6, top + 6),
+                           (left + plotW - boxW - 6, top + plotH - boxH - 6), (left + 6, top + plotH - boxH - 6)]
+            for c in corners where boxW <= plotW - 12 && boxH <= plotH - 12 {
+                let hidden = pixels.contains { $0.0 >= c.0 - 4 && $0.0 <= c.0 + boxW + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + boxH + 4 }
+                if !hidden { legendOrigin = c; break }
+            }
+            if legendOrigin == nil {
+                right = 18 + boxW + 12
+                plotW = w - left - right
+                legendOrigin = (left + plotW + 12, top)
+            }
+        }
 
         var out = SVGWriter(width: w, height: h)
         if !title.isEmpty {
@@ -199,25 +233,7 @@ public struct LineChart: Sendable {
         }
         out.line("</g>")
 
-        // Legend, inside the plot area, in the corner that hides the fewest data points
-        // (ties: top right, top left, bottom right, bottom left).
-        if legendRows > 0 {
-            let longest = series.map { $0.name.count }.max() ?? 0
-            let boxW = min(plotW - 8, 36 + 7 * Double(longest)), boxH = 8 + 17 * Double(legendRows)
-            var pixels: [(Double, Double)] = []
-            for s in series {
-                for (j, x) in s.x.enumerated() where j < s.y.count && Self.usable(x, xScale) && Self.usable(s.y[j], yScale) {
-                    pixels.append((px(x), py(s.y[j])))
-                }
-            }
-            let corners = [(left + plotW - boxW - 6, top + 6), (left + 6, top + 6),
-                           (left + plotW - boxW - 6, top + plotH - boxH - 6), (left + 6, top + plotH - boxH - 6)]
-            var best = 0, bestCount = Int.max
-            for (i, c) in corners.enumerated() {
-                let n = pixels.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + boxW + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + boxH + 4 }.count
-                if n < bestCount { best = i; bestCount = n }
-            }
-            let (bx, by) = corners[best]
+        if let (bx, by) = legendOrigin {
             out.line("<g class=\"legend\" font-size=\"12\">")
             out.line("<rect x=\"\(num(bx))\" y=\"\(num(by))\" width=\"\(num(boxW))\" height=\"\(num(boxH))\" fill=\"#ffffff\" fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>")
             for (i, s) in series.enumerated() {

@@ -275,3 +275,26 @@ extension String {
         return String(self[a.lowerBound..<b.lowerBound])
     }
 }
+
+/// The legend box (first rect of the legend group) and the plot area, as numbers.
+private func legendAndPlot(_ svg: String) throws -> (legend: [Double], plot: [Double]) {
+    let elements = try MiniXML.parse(svg)
+    let plot = try #require(elements.first { $0.attributes["class"] == "plot-area" })
+    let g = try #require(elements.firstIndex { $0.name == "g" && $0.attributes["class"] == "legend" })
+    let box = try #require(elements[g...].first { $0.name == "rect" })
+    func nums(_ e: MiniXML.Element) -> [Double] { ["x", "y", "width", "height"].map { Double(e.attributes[$0] ?? "") ?? .nan } }
+    return (nums(box), nums(plot))
+}
+
+@Test func legendSitsInAFreeCornerOrOutsideThePlot() throws {
+    // Rising lines leave the top-left corner free: the legend goes there, inside the plot.
+    let rising = LineChart(series: [Series(name: "a", y: [0, 1, 2, 3, 4]), Series(name: "b", y: [0, 0.5, 1, 2, 4])])
+    let (l1, p1) = try legendAndPlot(rising.svg())
+    #expect(l1[0] < p1[0] + p1[2] / 2 && l1[1] < p1[1] + p1[3] / 2)
+    #expect(l1[0] >= p1[0] && l1[0] + l1[2] <= p1[0] + p1[2])
+    // Lines through all four corners: no corner is free, so the legend moves right of the plot.
+    let crossing = LineChart(series: [Series(name: "up", y: [0, 1, 2, 3, 4]), Series(name: "down", y: [4, 3, 2, 1, 0])])
+    let (l2, p2) = try legendAndPlot(crossing.svg())
+    #expect(l2[0] >= p2[0] + p2[2])
+    #expect(l2[0] + l2[2] <= 720)
+}
