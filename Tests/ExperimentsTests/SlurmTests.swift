@@ -20,10 +20,14 @@ private final class FakeSlurm: SlurmCommandRunner {
     var submitted: [(id: String, script: String)] = []
     var squeueOutput = ""
     var sbatchFailure: String?
+    /// Fail from the n-th sbatch call on (counting from 0).
+    var failFrom: Int?
+    var calls = 0
     func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         switch tool {
         case "sbatch":
-            if let sbatchFailure { return (1, "", sbatchFailure) }
+            defer { calls += 1 }
+            if let sbatchFailure, calls >= (failFrom ?? 0) { return (1, "", sbatchFailure) }
             let script = try String(contentsOfFile: arguments.last!, encoding: .utf8)
             let id = String(next); next += 1
             submitted.append((id, script))
@@ -204,6 +208,18 @@ private let quiet = ProgressDisplay(unitsTotal: 0, live: false, output: { _ in }
         fake.sbatchFailure = "sbatch: error: invalid partition specified: nope"
         let error = #expect(throws: SlurmError.self) { try executor.submit() }
         #expect(error?.description.contains("invalid partition specified: nope") == true)
+        #expect(error?.description.contains("stay queued") == false)
+        // Failing half-way: the jobs already queued are recorded and named.
+        let fresh = tempDir()
+        defer { try? FileManager.default.removeItem(at: fresh) }
+        let run2 = try ExperimentRun(spec: spec, directory: fresh)
+        try run2.prepare()
+        let fake2 = FakeSlurm()
+        fake2.sbatchFailure = "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy"
+        fake2.failFrom = 2
+        let partial = #expect(throws: SlurmError.self) { try SlurmExecutor(run: run2, options: SlurmOptions(), binary: "/p", commands: fake2).submit() }
+        #expect(partial?.description.contains("jobs 100, 101 of this submission stay queued") == true)
+        #expect(try SlurmExecutor.readRecord(fresh)?.submissions.first?.arrays.map(\.jobID) == ["100", "101"])
     }
 
     @Test func runUnitRunsOneUnitAndStatusReadsMarkersAndSlurmStates() throws {

@@ -23,7 +23,8 @@ struct Status: ParsableCommand {
         var finished = 0
         for row in run.status() {
             finished += row.done
-            print(String(format: "  %-22@ %4d / %-4d", names[row.kind]! as NSString, row.done, row.total))
+            let name = names[row.kind]!
+            print("  " + name + String(repeating: " ", count: max(1, 23 - name.count)) + String(format: "%4d / %d", row.done, row.total))
         }
         print("  \(finished) of \(run.plan.units.count) units finished")
 
@@ -143,7 +144,11 @@ struct Run: ParsableCommand {
         if executor == .local {
             let given = [("--partition", partition), ("--time", time), ("--mem", mem), ("--account", account), ("--cpus-per-task", cpusPerTask.map(String.init))]
                 .filter { $0.1 != nil }.map(\.0)
-            if !given.isEmpty { throw ValidationError("\(given.joined(separator: ", ")) only apply with --executor slurm") }
+            if !given.isEmpty { throw ValidationError("\(given.joined(separator: ", ")) apply only with --executor slurm") }
+        } else if let out, !out.hasPrefix("/") {
+            throw ValidationError("--executor slurm needs --out as an absolute path on a filesystem the compute nodes share (got '\(out)')")
+        } else if out == nil {
+            throw ValidationError("--executor slurm needs --out: an absolute path on a filesystem the compute nodes share")
         }
     }
 
@@ -155,9 +160,6 @@ struct Run: ParsableCommand {
             let report = try runExperiment(spec, out: out, concurrency: concurrency)
             print("report: \(report.path)")
         case .slurm:
-            guard out.hasPrefix("/") else {
-                throw ValidationError("--executor slurm needs --out as an absolute path on a filesystem the compute nodes share (got '\(out)')")
-            }
             let options = SlurmOptions(partition: partition, time: time, cpusPerTask: cpusPerTask, mem: mem, account: account)
             try options.validate()
             let run = try ExperimentRun(spec: spec, directory: URL(fileURLWithPath: out))

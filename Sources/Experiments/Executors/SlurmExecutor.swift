@@ -21,8 +21,8 @@ public struct SystemSlurmCommands: SlurmCommandRunner {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -168,7 +168,7 @@ public struct SlurmExecutor {
             let text = SlurmScript.array(experiment: run.spec.name, submission: number, array: array, dependency: graph.dependency(of: i, jobIDs: jobIDs),
                                          options: options, binary: binary, runDirectory: root, unitsFile: unitsFile.path, logDirectory: logDirectory.path)
             try writeAtomically(Data(text.utf8), to: script)
-            let id = try sbatch(script)
+            let id = try sbatch(script, alreadySubmitted: jobIDs)
             jobIDs.append(id); scripts.append(script)
             submission.arrays.append(.init(jobID: id, name: array.name, script: script.lastPathComponent, units: array.units))
             try save()
@@ -177,7 +177,7 @@ public struct SlurmExecutor {
         let reportScript = slurmDirectory.appendingPathComponent("\(prefix)-report.sbatch")
         try writeAtomically(Data(SlurmScript.report(experiment: run.spec.name, submission: number, dependency: graph.reportDependency(jobIDs: jobIDs), options: options,
                                                      binary: binary, runDirectory: root, logDirectory: logDirectory.path).utf8), to: reportScript)
-        let reportID = try sbatch(reportScript)
+        let reportID = try sbatch(reportScript, alreadySubmitted: jobIDs)
         submission.reportJobID = reportID
         scripts.append(reportScript)
         try save()
@@ -186,10 +186,14 @@ public struct SlurmExecutor {
         return Result(graph: graph, jobIDs: jobIDs, reportJobID: reportID, scripts: scripts)
     }
 
-    private func sbatch(_ script: URL) throws -> String {
+    private func sbatch(_ script: URL, alreadySubmitted: [String]) throws -> String {
         let r = try commands.run("sbatch", ["--parsable", script.path])
         guard r.status == 0 else {
-            throw SlurmError("sbatch \(script.path) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            var text = "sbatch \(script.path) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+            if !alreadySubmitted.isEmpty {
+                text += "\n  jobs \(alreadySubmitted.joined(separator: ", ")) of this submission stay queued (recorded in \(recordURL.path)); fix the problem and submit again to add the rest"
+            }
+            throw SlurmError(text)
         }
         return try parseSbatchJobID(r.stdout)
     }
