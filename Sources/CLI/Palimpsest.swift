@@ -14,6 +14,7 @@ struct Palimpsest: ParsableCommand {
         subcommands: [
             Bench.self,
             Run.self,
+            RunUnit.self,
             Demo.self,
             Status.self,
             Report.self,

@@ -5,7 +5,11 @@ import Foundation
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show how far an experiment run has progressed.",
-        discussion: "Reads the run directory only; safe to call while the run is going on, from any machine that sees the directory."
+        discussion: """
+        Reads the run directory only (and, for a run submitted to Slurm, asks squeue for its \
+        tasks); safe to call while the run is going on, from any machine that sees the directory. \
+        Lists running and failed units, with the Slurm log of a failed task.
+        """
     )
 
     @Argument(help: "The run directory (the --out of `palimpsest run`).")
@@ -19,9 +23,33 @@ struct Status: ParsableCommand {
         var finished = 0
         for row in run.status() {
             finished += row.done
-            print(String(format: "  %-22@ %4d / %-4d", names[row.kind]! as NSString, row.done, row.total))
+            let name = names[row.kind]!
+            print("  " + name + String(repeating: " ", count: max(1, 23 - name.count)) + String(format: "%4d / %d", row.done, row.total))
         }
         print("  \(finished) of \(run.plan.units.count) units finished")
+
+        let record = try SlurmExecutor.readRecord(run.store.root)
+        var slurmStates: [String: String]?
+        if let record {
+            do { slurmStates = try SlurmExecutor.taskStates(jobIDs: record.jobIDs, commands: SystemSlurmCommands()) } catch {
+                print("  (Slurm states unknown: \(error))")
+            }
+            if let report = record.submissions.last?.reportJobID, let state = slurmStates?[report] {
+                print("  report job \(report): \(state.lowercased())")
+            }
+        }
+        let units = UnitStatus.read(run: run, record: record, slurmStates: slurmStates)
+        let count = { (s: UnitStatus.State) in units.filter { $0.state == s }.count }
+        print("  running \(count(.running)), queued \(count(.queued)), failed \(count(.failed)), not started \(count(.waiting))")
+        for u in units where u.state == .running {
+            print("  running: \(u.unit)" + (u.detail.map { " (\($0))" } ?? "") + (u.log.map { "\n    log: \($0)" } ?? ""))
+        }
+        for u in units where u.state == .failed {
+            print("  FAILED: \(u.unit)" + (u.detail.map { ": \($0)" } ?? "") + (u.log.map { "\n    log: \($0)" } ?? ""))
+        }
+        if count(.failed) > 0 {
+            print("  submit again (the same `palimpsest run` command) to retry failed units; finished units are kept")
+        }
     }
 }
 
@@ -53,6 +81,19 @@ func runExperiment(_ spec: ExperimentSpec, out: String, concurrency: Int) throws
     return try run.writeReport()
 }
 
+/// Absolute path of this executable, for Slurm tasks to run.
+func currentExecutablePath() -> String {
+    if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"), path.hasPrefix("/") { return path }
+    let arg0 = CommandLine.arguments[0]
+    if arg0.hasPrefix("/") { return arg0 }
+    if arg0.contains("/") { return URL(fileURLWithPath: arg0).standardizedFileURL.path }
+    return SystemSlurmCommands.which(arg0) ?? arg0
+}
+
+enum Executor: String, ExpressibleByArgument, CaseIterable {
+    case local, slurm
+}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run an experiment described by a YAML file (see docs/spec.md).",
@@ -61,6 +102,13 @@ struct Run: ParsableCommand {
         base model, each path prefix, each unlearning run, each comparison) is cached in the run \
         directory under a hash of its inputs: run the same command again after an interruption \
         and finished units are skipped. The report is written at the end (and by `palimpsest report DIR`).
+
+        With `--executor slurm` the units are submitted to Slurm instead (see docs/cluster.md): \
+        one job array per wave of independent units, each waiting (afterok) for the tasks it \
+        needs, then a job that writes the report. The scripts, unit lists and task logs are \
+        written under DIR/slurm/. `--out` must be an absolute path on a filesystem the compute \
+        nodes share. Submitting again skips finished units and units still queued or running, \
+        and retries failed ones; `palimpsest status DIR` shows progress.
         """
     )
 
@@ -70,17 +118,112 @@ struct Run: ParsableCommand {
     @Option(help: "The run directory (default: runs/<experiment name>).")
     var out: String?
 
-    @Option(help: "Units to run at once. Each unit already uses every core, so 1 is fastest on one machine.")
+    @Option(help: "Units to run at once (local executor). Each unit already uses every core, so 1 is fastest on one machine.")
     var concurrency: Int = 1
+
+    @Option(help: "Where units run: local (here, the default) or slurm (submitted with sbatch).")
+    var executor: Executor = .local
+
+    @Option(help: "Slurm: the partition (sbatch --partition).")
+    var partition: String?
+
+    @Option(help: "Slurm: the time limit of each task, e.g. 30, 2:00:00 or 1-00 (sbatch --time).")
+    var time: String?
+
+    @Option(help: "Slurm: cores per task (sbatch --cpus-per-task); the task's kernels use that many threads.")
+    var cpusPerTask: Int?
+
+    @Option(help: "Slurm: memory per node of a task, e.g. 8G (sbatch --mem).")
+    var mem: String?
+
+    @Option(help: "Slurm: the account charged (sbatch --account).")
+    var account: String?
 
     func validate() throws {
         guard concurrency > 0 else { throw ValidationError("--concurrency must be > 0") }
+        if executor == .local {
+            let given = [("--partition", partition), ("--time", time), ("--mem", mem), ("--account", account), ("--cpus-per-task", cpusPerTask.map(String.init))]
+                .filter { $0.1 != nil }.map(\.0)
+            if !given.isEmpty { throw ValidationError("\(given.joined(separator: ", ")) apply only with --executor slurm") }
+        } else if let out, !out.hasPrefix("/") {
+            throw ValidationError("--executor slurm needs --out as an absolute path on a filesystem the compute nodes share (got '\(out)')")
+        } else if out == nil {
+            throw ValidationError("--executor slurm needs --out: an absolute path on a filesystem the compute nodes share")
+        }
     }
 
     func run() throws {
         let spec = try ExperimentSpec.load(contentsOf: URL(fileURLWithPath: self.spec))
-        let report = try runExperiment(spec, out: out ?? "runs/\(spec.name)", concurrency: concurrency)
-        print("report: \(report.path)")
+        let out = self.out ?? "runs/\(spec.name)"
+        switch executor {
+        case .local:
+            let report = try runExperiment(spec, out: out, concurrency: concurrency)
+            print("report: \(report.path)")
+        case .slurm:
+            let options = SlurmOptions(partition: partition, time: time, cpusPerTask: cpusPerTask, mem: mem, account: account)
+            try options.validate()
+            let run = try ExperimentRun(spec: spec, directory: URL(fileURLWithPath: out))
+            try run.prepare()
+            let executor = SlurmExecutor(run: run, options: options, binary: currentExecutablePath())
+            let result = try executor.submit { print($0) }
+            let g = result.graph
+            if !result.jobIDs.isEmpty || result.reportJobID != nil {
+                print("\(g.arrays.map(\.units.count).reduce(0, +)) units submitted in \(g.arrays.count) array\(g.arrays.count == 1 ? "" : "s"); \(g.finished.count) finished, \(g.inFlight.count) still queued or running from before")
+                print("progress: palimpsest status \(out)")
+            }
+        }
+    }
+}
+
+struct RunUnit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run-unit",
+        abstract: "Run one unit of a prepared run directory (what each Slurm task runs).",
+        discussion: """
+        Runs exactly one unit, as `palimpsest run` would, and records its completion atomically. \
+        A finished unit is skipped; a unit whose dependencies are not finished is refused. \
+        Name the unit, or give a file of unit ids (one a line) and a 0-based index into it.
+        """
+    )
+
+    @Argument(help: "The run directory.")
+    var directory: String
+
+    @Argument(help: "The unit id (as in DIR/plan.json).")
+    var unit: String?
+
+    @Option(help: "A file of unit ids, one a line (the .units files under DIR/slurm/).")
+    var unitsFile: String?
+
+    @Option(help: "The 0-based line of --units-file (a Slurm array task passes $SLURM_ARRAY_TASK_ID).")
+    var index: Int?
+
+    func validate() throws {
+        switch (unit, unitsFile, index) {
+        case (.some, nil, nil), (nil, .some, .some): break
+        default: throw ValidationError("give either a unit id or both --units-file and --index")
+        }
+        if let index, index < 0 { throw ValidationError("--index must be ≥ 0, got \(index)") }
+    }
+
+    func run() throws {
+        let id: String
+        if let unit { id = unit } else {
+            let file = unitsFile!, index = index!
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("\(file): cannot read the unit list") }
+            let ids = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+            guard index < ids.count else { throw ValidationError("\(file): --index \(index) is past its \(ids.count) units") }
+            id = ids[index]
+        }
+        let run = try ExperimentRun.open(URL(fileURLWithPath: directory))
+        let display = ProgressDisplay(unitsTotal: 1)
+        let worker = PipelineWorker(spec: run.spec, plan: run.plan)
+        let start = Date()
+        if try Runner(plan: run.plan, store: run.store, worker: worker, display: display).runUnit(id) {
+            print(String(format: "unit %@ finished in %.1f s", id, Date().timeIntervalSince(start)))
+        } else {
+            print("unit \(id) was already finished")
+        }
     }
 }
 

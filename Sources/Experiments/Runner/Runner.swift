@@ -58,16 +58,44 @@ public struct Runner {
         return results.values.map { $0! }
     }
 
+    /// Runs exactly one unit (a Slurm task runs this): skips it when it is finished already,
+    /// refuses when a dependency is not finished. Returns false when it was skipped.
+    @discardableResult
+    public func runUnit(_ id: String) throws -> Bool {
+        guard let unit = plan.unit(id) else {
+            throw StoreError(path: store.planURL.path, message: "no unit '\(id)' in the plan")
+        }
+        if store.completion(of: unit) != nil { return false }
+        let missing = unit.dependencies.filter { dep in plan.unit(dep).map { store.completion(of: $0) == nil } ?? true }
+        guard missing.isEmpty else {
+            throw RunError(unit: id, directory: store.directory(for: unit).path,
+                           underlying: "its dependencies are not finished: \(missing.joined(separator: ", "))")
+        }
+        do { try runOne(unit) } catch {
+            store.log(["event": "failed", "unit": unit.id, "error": "\(error)"])
+            throw RunError(unit: unit.id, directory: store.directory(for: unit).path, underlying: "\(error)")
+        }
+        return true
+    }
+
     private func runOne(_ unit: PlanUnit) throws {
         let directory = store.directory(for: unit)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store.log(["event": "start", "unit": unit.id, "hash": unit.hash])
+        store.markStarted(unit)
         display.started(unit)
         let start = Date()
         let display = self.display
-        let outputs = try worker.run(unit, in: directory, store: store) { display.progress(unit, $0) }
+        let outputs: [String: String]
+        do {
+            outputs = try worker.run(unit, in: directory, store: store) { display.progress(unit, $0) }
+        } catch {
+            store.markFailed(unit, error: "\(error)")
+            throw error
+        }
         let seconds = Date().timeIntervalSince(start)
         try store.markDone(unit, seconds: seconds, outputs: outputs)
+        store.clearMarkers(unit)
         display.finished(unit, seconds: seconds)
         store.log(["event": "done", "unit": unit.id, "seconds": String(format: "%.3f", seconds)])
     }
