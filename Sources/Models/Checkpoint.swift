@@ -66,6 +66,13 @@ public struct Checkpoint: Sendable {
         }
         self.files = files
         self.locations = locations
+        // Listing the config's parameters is only safe once the files are known to hold about as
+        // many tensors: a config may claim 10^12 layers. A few missing are named one by one below.
+        let held = files.reduce(0) { $0 + $1.entries.count }
+        if let implied = config.parameterTensorCount, implied > held + 64 {
+            throw ModelIOError(.missingTensor, file: directory.path,
+                               "config.json implies \(implied) parameter tensors (\(config.numHiddenLayers) layers), but the safetensors files hold only \(held)")
+        }
         try Self.validate(config: config, locations: locations, files: files, directory: directory)
     }
 
