@@ -80,4 +80,21 @@ import Testing
         // A number too large for Int in a shape.
         #expect(open(rawSafetensors(header: #"{"a":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,4]}}"#, dataBytes: 4))?.kind == .badTensor)
     }
+
+    /// Generation refuses to run past max_position_embeddings, which also bounds the KV cache
+    /// a huge maxNewTokens would allocate.
+    @Test func generationPastTheContextIsRefused() throws {
+        let config = ModelConfig(vocabSize: 16, hiddenSize: 8, intermediateSize: 8, numHiddenLayers: 1,
+                                 numAttentionHeads: 2, maxPositionEmbeddings: 8)
+        let model = try CausalLM(config: config, seed: 1)
+        #expect(try model.generate(prompts: [[1, 2, 3]], options: GenerationOptions(maxNewTokens: 5))[0].tokens.count == 5)
+        for (prompt, new) in [([1, 2, 3], 6), (Array(repeating: 1, count: 9), 0), ([1], Int.max)] {
+            do {
+                _ = try model.generate(prompts: [prompt], options: GenerationOptions(maxNewTokens: new))
+                Issue.record("expected a GenerationError for \(prompt.count) + \(new) tokens")
+            } catch let e as GenerationError {
+                #expect(e.message.contains("max_position_embeddings 8"), "\(e.message)")
+            }
+        }
+    }
 }
