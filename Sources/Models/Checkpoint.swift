@@ -78,10 +78,8 @@ public struct Checkpoint: Sendable {
 
     /// Reads `weight_map` as (tensor, shard file) pairs, rejecting paths outside the directory.
     private static func readIndex(_ url: URL) throws -> [(String, String)] {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ModelIOError(.unreadable, file: url.path, "cannot read (\(error.localizedDescription))")
-        }
+        // An index lists one line per tensor: a few hundred KB even for large models.
+        let data = try readSmallFile(url, limit: 256 << 20, what: "the shard index")
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch {
             throw ModelIOError(.malformedHeader, file: url.path, "not valid JSON: \(error)")

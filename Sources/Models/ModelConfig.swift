@@ -158,11 +158,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     /// Reads and validates a `config.json`.
     public static func load(from url: URL) throws -> ModelConfig {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ModelIOError(.unreadable, file: url.path, "cannot read config (\(error.localizedDescription))")
-        }
-        return try decode(data, file: url.path)
+        // A real config.json is a few KB.
+        try decode(readSmallFile(url, limit: 16 << 20, what: "config"), file: url.path)
     }
 
     /// Decodes config JSON; `file` names the source in errors.

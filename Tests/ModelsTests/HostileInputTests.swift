@@ -97,4 +97,11 @@ import Testing
             }
         }
     }
+
+    /// /dev/zero never ends: the readers of small JSON files refuse what is not a regular file.
+    @Test func endlessFilesAreRefusedUnread() throws {
+        let e = expectModelIOError(.unreadable) { _ = try ModelConfig.load(from: URL(fileURLWithPath: "/dev/zero")) }
+        #expect(e?.message.contains("not a regular file") == true)
+        expectModelIOError(.unreadable) { _ = try SafetensorsFile(path: "/dev/zero") }
+    }
 }
