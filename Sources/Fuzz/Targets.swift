@@ -47,8 +47,10 @@ enum FuzzTarget: String, CaseIterable {
             }
         case .config:
             guard let c = try? ModelConfig.decode(data) else { return }
-            _ = c.parameterSpecs.count
             _ = c.parameterCount
+            // What CausalLM does next only after its memory check; 64 MiB stands in for the budget.
+            guard let bytes = c.parameterBytes, bytes <= 64 << 20 else { return }
+            _ = c.parameterSpecs.count
             _ = c.ropeInverseFrequencies
             _ = try? ModelConfig.decode(c.encoded())
         case .tokenizer:
