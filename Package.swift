@@ -17,6 +17,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "palimpsest", targets: ["CLI"]),
+        // The parser fuzz targets (scripts/fuzz.sh); a plain build replays corpus files.
+        .executable(name: "palimpsest-fuzz", targets: ["Fuzz"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
@@ -51,6 +53,7 @@ let package = Package(
             dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Experiments", "Theory", "Plots",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
+        .executableTarget(name: "Fuzz", dependencies: ["Models", "Tokenizers", "Datasets", "Experiments"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")], swiftSettings: fastMath),

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// A problem with a data file, located as precisely as known: `file:line: field 'x': message`.
@@ -111,12 +112,17 @@ public struct LoadOptions: Sendable {
     public var maxRecordBytes: Int
     /// Bytes read from the file at a time.
     public var chunkSize: Int
+    /// The memory the in-memory loaders (`loadRecords`, `loadExamples`, ...) may assume, in
+    /// bytes; nil means `Engine.MemoryBudget` (physical memory or `PALIMPSEST_MEMORY_LIMIT`).
+    public var memoryLimit: Int?
 
-    public init(format: DataFormat? = nil, skipBadRecords: Bool = false, maxRecordBytes: Int = 16 << 20, chunkSize: Int = 1 << 16) {
+    public init(format: DataFormat? = nil, skipBadRecords: Bool = false, maxRecordBytes: Int = 16 << 20, chunkSize: Int = 1 << 16,
+                memoryLimit: Int? = nil) {
         self.format = format
         self.skipBadRecords = skipBadRecords
         self.maxRecordBytes = maxRecordBytes
         self.chunkSize = chunkSize
+        self.memoryLimit = memoryLimit
     }
 }
 
@@ -561,8 +567,23 @@ public func forEachRecord(in url: URL, options: LoadOptions = LoadOptions(), _ b
     return reader.report
 }
 
-/// All records of a file that fits in memory.
+/// Refuses, before reading, a file whose records could not fit in memory: the records of a file
+/// take at least its size (see `Engine.MemoryBudget`; `forEachRecord` streams any size).
+func requireMemory(toLoad url: URL, _ options: LoadOptions) throws {
+    guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber else { return }
+    do {
+        var environment = ProcessInfo.processInfo.environment
+        if let limit = options.memoryLimit { environment[MemoryBudget.environmentVariable] = String(limit) }
+        try MemoryBudget.require(size.intValue, for: "loading every record of the file (\(MemoryBudget.format(size.intValue)) on disk) into memory",
+                                 environment: environment)
+    } catch let e as MemoryBudgetError {
+        throw DataError(file: url.path, message: e.message + "; or stream it with forEachRecord")
+    }
+}
+
+/// All records of a file that fits in memory (a larger file is refused before reading).
 public func loadRecords(from url: URL, options: LoadOptions = LoadOptions()) throws -> (records: [DataRecord], report: LoadReport) {
+    try requireMemory(toLoad: url, options)
     var out: [DataRecord] = []
     let report = try forEachRecord(in: url, options: options) { out.append($0) }
     return (out, report)
@@ -571,6 +592,7 @@ public func loadRecords(from url: URL, options: LoadOptions = LoadOptions()) thr
 /// Prompt/response pairs from any format that has them (prompt/response, chat messages, TOFU,
 /// GSM8K, DPO's chosen answer, chat documents).
 public func loadExamples(from url: URL, options: LoadOptions = LoadOptions()) throws -> [Example] {
+    try requireMemory(toLoad: url, options)
     var out: [Example] = []
     var line = 0
     try forEachRecord(in: url, options: options) { r in
@@ -584,6 +606,7 @@ public func loadExamples(from url: URL, options: LoadOptions = LoadOptions()) th
 }
 
 private func loadTyped<T>(_ url: URL, _ options: LoadOptions, _ what: String, _ pick: (DataRecord) -> T?) throws -> [T] {
+    try requireMemory(toLoad: url, options)
     var out: [T] = []
     let report = try forEachRecord(in: url, options: options) { r in
         guard let t = pick(r) else { throw DataError(file: url.path, message: "expected \(what) records") }

@@ -131,8 +131,11 @@ public enum ModelScoring {
     static func validate(_ model: CausalLM, _ pairs: [ScoredPair], batchSize: Int, metric: String) throws {
         try requireNonEmpty(pairs, metric, "the evaluation set")
         try require(batchSize > 0, metric, "batch size must be > 0, found \(batchSize)")
-        let vocab = model.config.vocabSize
+        let vocab = model.config.vocabSize, context = model.config.maxPositionEmbeddings
         for (i, p) in pairs.enumerated() {
+            // Refused rather than truncated: a score of a cut sequence would silently differ.
+            try require(p.length <= context, metric,
+                        "pair \(i) has \(p.length) tokens (prompt \(p.prompt.count) + response \(p.response.count)), more than the model's context (max_position_embeddings \(context))")
             try require(p.scoredCount > 0, metric, p.prompt.isEmpty
                         ? "pair \(i) has no prompt and \(p.response.count) response token(s); without a prompt the first token is not scored, so at least 2 are needed"
                         : "pair \(i) has an empty response; every scored response needs at least one token")

@@ -193,6 +193,7 @@ public final class CausalLM {
 
     /// Loads a validated checkpoint, converting each tensor straight into its parameter.
     public convenience init(checkpoint: Checkpoint) throws {
+        try Self.requireMemory(checkpoint.config, for: "loading the weights of \(checkpoint.directory.path)", file: checkpoint.directory.path)
         var tensors: [String: Tensor] = [:]
         for spec in checkpoint.config.parameterSpecs {
             let t = Tensor(zeros: spec.shape)
@@ -231,7 +232,21 @@ public final class CausalLM {
 
     /// A freshly initialised model (see `ModelConfig.initialParameters(seed:)`).
     public convenience init(config: ModelConfig, seed: UInt64) throws {
+        try config.validate()
+        try Self.requireMemory(config, for: "initialising the model", file: "config.json")
         try self.init(config: config, parameters: config.initialParameters(seed: seed))
+    }
+
+    /// Refuses, before allocating, a model whose Float32 weights exceed `MemoryBudget`.
+    static func requireMemory(_ config: ModelConfig, for what: String, file: String) throws {
+        guard let bytes = config.parameterBytes else {
+            throw ModelIOError(.tooLarge, file: file, "\(what): the config implies more parameters than can be counted")
+        }
+        do {
+            try MemoryBudget.require(bytes, for: "\(what) (\(config.parameterCount) parameters as Float32)")
+        } catch let e as MemoryBudgetError {
+            throw ModelIOError(.tooLarge, file: file, e.message)
+        }
     }
 
     /// Loads an HF checkpoint directory.

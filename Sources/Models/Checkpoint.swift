@@ -66,15 +66,20 @@ public struct Checkpoint: Sendable {
         }
         self.files = files
         self.locations = locations
+        // Listing the config's parameters is only safe once the files are known to hold about as
+        // many tensors: a config may claim 10^12 layers. A few missing are named one by one below.
+        let held = files.reduce(0) { $0 + $1.entries.count }
+        if let implied = config.parameterTensorCount, implied > held + 64 {
+            throw ModelIOError(.missingTensor, file: directory.path,
+                               "config.json implies \(implied) parameter tensors (\(config.numHiddenLayers) layers), but the safetensors files hold only \(held)")
+        }
         try Self.validate(config: config, locations: locations, files: files, directory: directory)
     }
 
     /// Reads `weight_map` as (tensor, shard file) pairs, rejecting paths outside the directory.
     private static func readIndex(_ url: URL) throws -> [(String, String)] {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ModelIOError(.unreadable, file: url.path, "cannot read (\(error.localizedDescription))")
-        }
+        // An index lists one line per tensor: a few hundred KB even for large models.
+        let data = try readSmallFile(url, limit: 256 << 20, what: "the shard index")
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch {
             throw ModelIOError(.malformedHeader, file: url.path, "not valid JSON: \(error)")

@@ -74,6 +74,13 @@ extension CausalLM {
         }
         let batch = prompts.count
         let width = prompts.map(\.count).max()!
+        // The KV cache holds prompt + new tokens; past the context the positions are ones the
+        // model never saw, and a huge maxNewTokens would allocate without bound.
+        let (total, overflow) = width.addingReportingOverflow(options.maxNewTokens)
+        if overflow || total > config.maxPositionEmbeddings {
+            throw GenerationError(message: "prompt of \(width) tokens + maxNewTokens \(options.maxNewTokens) exceeds the model's context "
+                                  + "(max_position_embeddings \(config.maxPositionEmbeddings))")
+        }
         let padding = prompts.map { width - $0.count }
         var results = prompts.map { _ in GenerationResult(tokens: [], stopReason: .maxNewTokens) }
         if options.maxNewTokens == 0 { return results }

@@ -143,6 +143,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             }
             if old <= 0 { throw bad("rope_scaling.original_max_position_embeddings", "expected a positive integer, found \(old)") }
         }
+        // Sizes that pass one by one can still multiply past Int (a hostile or mistyped file).
+        if checkedParameterCount == nil || parameterTensorCount == nil || parameterBytes == nil {
+            throw bad("num_hidden_layers", "vocab_size \(vocabSize), hidden_size \(hiddenSize), intermediate_size \(intermediateSize), "
+                      + "num_hidden_layers \(numHiddenLayers) and head_dim \(headDim) imply more parameters than can be counted (overflow)")
+        }
         let ids = eosTokenIds.map { ("eos_token_id", $0) } + [("bos_token_id", bosTokenId), ("pad_token_id", padTokenId)].compactMap { f, v in v.map { (f, $0) } }
         for (field, id) in ids where id < 0 || id >= vocabSize {
             throw bad(field, "token id \(id) is outside the vocabulary 0..<\(vocabSize)")
@@ -153,11 +158,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     /// Reads and validates a `config.json`.
     public static func load(from url: URL) throws -> ModelConfig {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ModelIOError(.unreadable, file: url.path, "cannot read config (\(error.localizedDescription))")
-        }
-        return try decode(data, file: url.path)
+        // A real config.json is a few KB.
+        try decode(readSmallFile(url, limit: 16 << 20, what: "config"), file: url.path)
     }
 
     /// Decodes config JSON; `file` names the source in errors.

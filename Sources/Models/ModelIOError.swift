@@ -25,6 +25,8 @@ public struct ModelIOError: Error, CustomStringConvertible, Equatable, Sendable 
         case unsupported
         /// Writing failed.
         case writeFailed
+        /// Loading would need more memory than the budget (`Engine.MemoryBudget`) allows.
+        case tooLarge
     }
 
     public let kind: Kind

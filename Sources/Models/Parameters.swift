@@ -48,7 +48,35 @@ extension ModelConfig {
     }
 
     /// Total parameter count (tied embeddings counted once).
-    public var parameterCount: Int { parameterSpecs.reduce(0) { $0 + $1.elementCount } }
+    public var parameterCount: Int { checkedParameterCount ?? parameterSpecs.reduce(0) { $0 + $1.elementCount } }
+
+    /// Number of tensors in `parameterSpecs`, computed without listing them (a hostile config
+    /// may claim 10^12 layers), or nil when it does not fit in an Int.
+    public var parameterTensorCount: Int? {
+        let perLayer = 9 + (qkvBias ? 3 : 0) + (outputBias ? 1 : 0) + (feedForwardBias ? 3 : 0)
+        let (layers, o) = max(numHiddenLayers, 0).multipliedReportingOverflow(by: perLayer)
+        return o ? nil : checkedSum([layers, 2, tieWordEmbeddings ? 0 : 1])
+    }
+
+    /// The parameter count computed in closed form with overflow checks; nil when the sizes
+    /// imply more parameters than an Int holds. Agrees with `parameterSpecs` when not nil.
+    public var checkedParameterCount: Int? {
+        let d = hiddenSize, q = numAttentionHeads &* headDim, kv = numKeyValueHeads &* headDim, f = intermediateSize
+        guard [d, f, numAttentionHeads, numKeyValueHeads, headDim, vocabSize, numHiddenLayers].allSatisfy({ $0 >= 0 }),
+              let qn = checkedProduct([numAttentionHeads, headDim]), let kvn = checkedProduct([numKeyValueHeads, headDim]),
+              qn == q, kvn == kv else { return nil }
+        guard let layer = checkedSum([
+            checkedProduct([2, d]),
+            checkedProduct([q, d]), checkedProduct([kv, d]), checkedProduct([kv, d]), checkedProduct([d, q]),
+            checkedProduct([3, f, d]),
+            qkvBias ? checkedSum([q, kv, kv]) : 0, outputBias ? d : 0, feedForwardBias ? checkedSum([f, f, d]) : 0,
+        ]) else { return nil }
+        let embedding = checkedProduct([vocabSize, d])
+        return checkedSum([embedding, checkedProduct([layer, numHiddenLayers]), d, tieWordEmbeddings ? 0 : embedding])
+    }
+
+    /// Bytes of the parameters as Float32 (nil on overflow): what loading the model allocates.
+    public var parameterBytes: Int? { checkedParameterCount.flatMap { checkedProduct([$0, MemoryLayout<Float>.size]) } }
 
     /// Fresh parameters initialised as HF does (normal with std `initializer_range` for linear
     /// and embedding weights, ones for norms, zeros for biases), reproducible from `seed`.
@@ -69,6 +97,28 @@ extension ModelConfig {
             return NamedTensor(name: spec.name, shape: spec.shape, values: values)
         }
     }
+}
+
+private func checkedProduct(_ xs: [Int?]) -> Int? {
+    var p = 1
+    for x in xs {
+        guard let x else { return nil }
+        let (m, o) = p.multipliedReportingOverflow(by: x)
+        if o { return nil }
+        p = m
+    }
+    return p
+}
+
+private func checkedSum(_ xs: [Int?]) -> Int? {
+    var s = 0
+    for x in xs {
+        guard let x else { return nil }
+        let (m, o) = s.addingReportingOverflow(x)
+        if o { return nil }
+        s = m
+    }
+    return s
 }
 
 /// Built-in shapes for from-scratch experiments (Llama architecture, untied embeddings).

@@ -53,7 +53,9 @@ public final class Tokenizer: @unchecked Sendable {
     public convenience init(contentsOf url: URL, config: TokenizerConfig? = nil) throws {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try readTokenizerFile(url)
+        } catch let e as TokenizerError {
+            throw e
         } catch {
             throw TokenizerError(.fileNotFound, file: url.path, "cannot read the file: \(error.localizedDescription)")
         }

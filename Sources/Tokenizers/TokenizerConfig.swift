@@ -18,7 +18,7 @@ public struct TokenizerConfig: Sendable {
 
     public init(contentsOf url: URL) throws {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
+        do { data = try readTokenizerFile(url) } catch let e as TokenizerError { throw e } catch {
             throw TokenizerError(.fileNotFound, file: url.path, "cannot read the file: \(error.localizedDescription)")
         }
         try self.init(data: data, file: url.path)

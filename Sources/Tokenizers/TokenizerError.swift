@@ -25,3 +25,16 @@ public struct TokenizerError: Error, CustomStringConvertible, Equatable {
 
     public var description: String { "\(file): \(message)" }
 }
+
+/// Reads a tokenizer JSON file, refusing unread anything that is not a regular file (a FIFO or
+/// /dev/zero would never end) or is over 1 GiB (real tokenizer.json files are at most tens of MB).
+func readTokenizerFile(_ url: URL) throws -> Data {
+    let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+    guard attributes[.type] as? FileAttributeType == .typeRegular else {
+        throw TokenizerError(.invalidArgument, file: url.path, "not a regular file")
+    }
+    if let size = attributes[.size] as? NSNumber, size.int64Value > 1 << 30 {
+        throw TokenizerError(.invalidArgument, file: url.path, "the file is \(size) bytes; at most \(1 << 30) are read")
+    }
+    return try Data(contentsOf: url)
+}

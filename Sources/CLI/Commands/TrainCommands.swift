@@ -61,7 +61,7 @@ struct OptimizationOptions: ParsableArguments {
     @Option(help: "Examples per batch.")
     var batchSize = 32
 
-    @Option(help: "Longest sequence in tokens (longer examples lose the end of their response).")
+    @Option(help: "Longest sequence in tokens, at most the model's max_position_embeddings (longer examples lose the end of their response).")
     var maxLength = 512
 
     @Option(help: "Optimizer: adamw or sgd.")
@@ -190,7 +190,7 @@ struct Train: ParsableCommand {
         let pool = try replay.map { try encoder.load($0) } ?? []
         let options = StageOptions(
             epochs: epochs,
-            batching: BatchingOptions(batchSize: opt.batchSize, maxContext: opt.maxLength, truncation: .dropResponseEnd,
+            batching: BatchingOptions(batchSize: opt.batchSize, maxContext: min(opt.maxLength, lm.config.maxPositionEmbeddings), truncation: .dropResponseEnd,
                                       padId: Int32(lm.config.padTokenId ?? encoder.eos), replayPerBatch: replayPerBatch),
             optimizer: try opt.optimizerChoice(), schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm,
             objective: obj, seed: opt.seed, learningRate: opt.lr ?? 5e-4)
@@ -273,7 +273,7 @@ struct Unlearn: ParsableCommand {
         let forgetSet = try encoder.load(forget)
         let retainSet = try retain.map { try encoder.load($0) } ?? []
         let idkSet = try idk.map { try encoder.load($0) }
-        var options = UnlearningOptions(steps: steps, batchSize: opt.batchSize, maxContext: opt.maxLength,
+        var options = UnlearningOptions(steps: steps, batchSize: opt.batchSize, maxContext: min(opt.maxLength, lm.config.maxPositionEmbeddings),
                                         padId: Int32(lm.config.padTokenId ?? encoder.eos), optimizer: try opt.optimizerChoice(),
                                         schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm, objective: objective,
                                         seed: opt.seed, learningRate: opt.lr ?? 1e-5)

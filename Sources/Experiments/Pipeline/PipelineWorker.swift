@@ -105,7 +105,7 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
     }
 
     private func stageOptions(_ stage: StageSpec, model: CausalLM, seed: UInt64, padId: Int32) -> StageOptions {
-        let batching = BatchingOptions(batchSize: stage.batchSize, maxContext: stage.maxLength ?? model.config.maxPositionEmbeddings,
+        let batching = BatchingOptions(batchSize: stage.batchSize, maxContext: min(stage.maxLength ?? .max, model.config.maxPositionEmbeddings),
                                        padId: padId, replayPerBatch: stage.replay?.perBatch ?? 0)
         let objective: StageObjective
         switch stage.objective {

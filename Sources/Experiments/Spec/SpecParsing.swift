@@ -5,7 +5,17 @@ extension ExperimentSpec {
     /// Reads and validates an experiment file.
     public static func load(contentsOf url: URL) throws -> ExperimentSpec {
         let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+        do {
+            // Not a regular file (a FIFO, /dev/zero) or over 16 MiB: refused unread.
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+            guard attributes[.type] as? FileAttributeType == .typeRegular,
+                  ((attributes[.size] as? NSNumber)?.int64Value ?? 0) <= 16 << 20 else {
+                throw SpecError(file: url.path, issues: [SpecIssue(path: "", line: nil, message: "not a regular file of at most 16 MiB; an experiment file is a few KB")])
+            }
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch let e as SpecError {
+            throw e
+        } catch {
             throw SpecError(file: url.path, issues: [SpecIssue(path: "", line: nil, message: "cannot read the file: \(error.localizedDescription)")])
         }
         return try parse(yaml: text, file: url.path, baseDirectory: url.deletingLastPathComponent())
