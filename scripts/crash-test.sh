@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Crash test (issue 11): runs the built-in `smoke` experiment once uninterrupted, then again in a
-# second directory killed with SIGKILL at seeded random moments KILLS times, resumed after each
-# kill, and finally run to the end. Passes when
+# second directory: first with a file-size limit (a full disk), then killed with SIGKILL at seeded
+# random moments KILLS times, resumed after each kill, and finally run to the end. Passes when
 #   - every metric, comparison and unit file (datasets, tokenizer, checkpoints) of the killed
 #     run is byte-identical to the uninterrupted run's (done.json records hold timings and
 #     are compared by unit instead), and
@@ -28,6 +28,21 @@ t0=$(now)
     || { cat "$work/reference.log" >&2; echo "crash-test: the uninterrupted run failed" >&2; exit 1; }
 reference_seconds=$(since "$t0")
 echo "crash-test: uninterrupted run: ${reference_seconds} s"
+
+# Disk full, simulated with a file-size limit (RLIMIT_FSIZE; SIGXFSZ ignored so that write()
+# fails with EFBIG as it does with ENOSPC on a full disk; works as root, unlike chmod): the
+# first attempt of the second run must stop with an error naming the file and leave a store
+# that verifies, which the attempts below then resume.
+set +e
+bash -c 'trap "" XFSZ; ulimit -f 256; exec "$0" run "$1" --out "$2"' "$BIN" "$work/smoke.yaml" "$work/killed" > "$work/diskfull.log" 2>&1
+rc=$?
+set -e
+if [ "$rc" = 0 ] || ! grep -q "File too large" "$work/diskfull.log"; then
+    cat "$work/diskfull.log" >&2; echo "crash-test: the run with a 256 KiB file-size limit did not fail with a clear error (rc $rc)" >&2; exit 1
+fi
+"$BIN" status --verify "$work/killed" > "$work/diskfull.verify" 2>&1 \
+    || { cat "$work/diskfull.verify" >&2; echo "crash-test: the store is inconsistent after the disk-full failure" >&2; exit 1; }
+echo "crash-test: disk full: failed cleanly ($(grep -m1 "File too large" "$work/diskfull.log" | cut -c1-160))"
 
 # Kill points, seeded: for kill i, a number of finished units u_i (increasing) and a delay d_i;
 # the run is killed d_i seconds after the u_i-th unit finished, so the kills are spread over

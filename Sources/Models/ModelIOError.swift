@@ -25,6 +25,8 @@ public struct ModelIOError: Error, CustomStringConvertible, Equatable, Sendable 
         case unsupported
         /// Writing failed.
         case writeFailed
+        /// A tensor to be saved holds NaN or infinity (diverged weights are never written).
+        case nonFinite
     }
 
     public let kind: Kind
