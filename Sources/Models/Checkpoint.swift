@@ -167,6 +167,8 @@ public struct Checkpoint: Sendable {
     ///
     /// `parameters` must match `config.parameterSpecs` exactly (names and shapes; any order).
     /// Stale weight files from an earlier save in the same directory are removed first.
+    /// Parameters holding NaN or infinity are refused (`ModelIOError.Kind.nonFinite`) before the
+    /// directory is touched.
     public static func save(config: ModelConfig, parameters: [NamedTensor], to directory: URL,
                             dtype: SafetensorsDType = .F32, maxShardBytes: Int? = nil,
                             companionFiles: [URL] = []) throws {
@@ -186,6 +188,8 @@ public struct Checkpoint: Sendable {
         if let extra = parameters.first(where: { p in !specs.contains { $0.name == p.name } }) {
             throw ModelIOError(.unexpectedTensor, file: directory.path, "cannot save: \"\(extra.name)\" is not a parameter of this config")
         }
+        // Before the directory is touched: an earlier good checkpoint there stays intact.
+        try SafetensorsWriter.requireFinite(ordered, file: directory.path)
         let fm = FileManager.default
         do {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)

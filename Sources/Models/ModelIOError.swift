@@ -27,6 +27,8 @@ public struct ModelIOError: Error, CustomStringConvertible, Equatable, Sendable 
         case writeFailed
         /// Loading would need more memory than the budget (`Engine.MemoryBudget`) allows.
         case tooLarge
+        /// A tensor to be saved holds NaN or infinity (diverged weights are never written).
+        case nonFinite
     }
 
     public let kind: Kind

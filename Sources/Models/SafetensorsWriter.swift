@@ -17,14 +17,38 @@ public struct NamedTensor: Sendable, Equatable {
 
 /// Writes safetensors files.
 public enum SafetensorsWriter {
+    /// Throws `ModelIOError.Kind.nonFinite` naming the first tensor that holds NaN or infinity,
+    /// with how many such values it has and where the first one is.
+    public static func requireFinite(_ tensors: [NamedTensor], file: String) throws {
+        for t in tensors {
+            let bad = t.values.withUnsafeBufferPointer { p -> (count: Int, first: Int)? in
+                var count = 0, first = -1
+                for i in 0..<p.count where !p[i].isFinite {
+                    if first < 0 { first = i }
+                    count += 1
+                }
+                return count == 0 ? nil : (count, first)
+            }
+            if let bad {
+                throw ModelIOError(.nonFinite, file: file,
+                    "cannot save: tensor \"\(t.name)\" holds \(bad.count) non-finite value\(bad.count == 1 ? "" : "s") (first: \(t.values[bad.first]) at flat index \(bad.first) of shape \(t.shape)); the weights have diverged, nothing was written")
+            }
+        }
+    }
+
     /// Writes `tensors` (in the given order) to `url` as `dtype` (F32, F16 or BF16).
     ///
     /// The header is padded with spaces to a multiple of 8 bytes so the data buffer is aligned.
     /// The file is written to a temporary name beside `url` and renamed into place, so a reader
     /// never sees half a file.
+    ///
+    /// A tensor holding NaN or infinity is refused (`ModelIOError.Kind.nonFinite`, naming it)
+    /// before anything is written, unless `allowNonFinite`: a diverged model never becomes a
+    /// checkpoint that looks valid.
     public static func write(_ tensors: [NamedTensor], dtype: SafetensorsDType = .F32,
-                             metadata: [String: String] = ["format": "pt"], to url: URL) throws {
+                             metadata: [String: String] = ["format": "pt"], allowNonFinite: Bool = false, to url: URL) throws {
         let path = url.path
+        if !allowNonFinite { try requireFinite(tensors, file: path) }
         guard dtype.isLoadable else {
             throw ModelIOError(.unsupportedDType, file: path, "cannot write dtype \(dtype.rawValue); use F32, F16 or BF16")
         }

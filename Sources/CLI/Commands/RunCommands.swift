@@ -15,6 +15,9 @@ struct Status: ParsableCommand {
     @Argument(help: "The run directory (the --out of `palimpsest run`).")
     var directory: String
 
+    @Flag(help: "Also check every file of the run: no leftover temporary files or unknown unit directories, every JSON, JSONL, safetensors file and checkpoint complete and finite, each done.json consistent with its unit. Exits with 1 on any error.")
+    var verify = false
+
     func run() throws {
         let run = try ExperimentRun.open(URL(fileURLWithPath: directory))
         print("experiment \(run.spec.name) in \(directory)")
@@ -50,6 +53,15 @@ struct Status: ParsableCommand {
         if count(.failed) > 0 {
             print("  submit again (the same `palimpsest run` command) to retry failed units; finished units are kept")
         }
+
+        if verify { Self.report(run.verify()) }
+    }
+
+    static func report(_ findings: [StoreFinding]) {
+        for f in findings { print("  \(f)") }
+        let errors = findings.filter { $0.severity == .error }.count
+        print(errors == 0 ? "  store verified: no errors" : "  store verification: \(errors) error\(errors == 1 ? "" : "s")")
+        if errors > 0 { Foundation.exit(1) }
     }
 }
 

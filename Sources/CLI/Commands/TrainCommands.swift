@@ -111,6 +111,10 @@ struct OptimizationOptions: ParsableArguments {
         return s
     }
 
+    /// --max-length, capped at the model's context: a longer sequence would use positions the
+    /// model was never built for.
+    func maxContext(_ model: CausalLM) -> Int { min(maxLength, model.config.maxPositionEmbeddings) }
+
     func validateCommon() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
         guard maxLength >= 2 else { throw ValidationError("--max-length must be >= 2, got \(maxLength)") }
@@ -162,6 +166,8 @@ struct Train: ParsableCommand {
 
     @OptionGroup var opt: OptimizationOptions
 
+    @OptionGroup var longRun: LongRunOptions
+
     @Option(help: "Output checkpoint directory.")
     var out: String
 
@@ -188,18 +194,23 @@ struct Train: ParsableCommand {
         let encoder = try ExampleEncoder(tokenizer: tok)
         let examples = try encoder.load(data)
         let pool = try replay.map { try encoder.load($0) } ?? []
-        let options = StageOptions(
+        var options = StageOptions(
             epochs: epochs,
-            batching: BatchingOptions(batchSize: opt.batchSize, maxContext: min(opt.maxLength, lm.config.maxPositionEmbeddings), truncation: .dropResponseEnd,
+            batching: BatchingOptions(batchSize: opt.batchSize, maxContext: opt.maxContext(lm), truncation: .dropResponseEnd,
                                       padId: Int32(lm.config.padTokenId ?? encoder.eos), replayPerBatch: replayPerBatch),
             optimizer: try opt.optimizerChoice(), schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm,
             objective: obj, seed: opt.seed, learningRate: opt.lr ?? 5e-4)
+        options.microBatchSize = longRun.microBatchSize
         print("training \(lm.config.parameterCount) parameters on \(examples.count) examples (\(objective), \(epochs) epochs)")
         let start = Date()
         var firstStepEnd: Date?
-        let result = try StageTrainer.train(model: lm, examples: examples, replayPool: pool, options: options) { r in
-            if r.step == 1 { firstStepEnd = Date() }
-            printStep(r)
+        let saver = try longRun.checkpoints(out: out, companionFiles: checkpointCompanions(lm, tokenizerFile: URL(fileURLWithPath: tokPath)))
+        let result = try longRun.guarding(saver) {
+            try StageTrainer.train(model: lm, examples: examples, replayPool: pool, options: options) { r in
+                if r.step == 1 { firstStepEnd = Date() }
+                printStep(r)
+                try saver?.save(after: r, model: lm)
+            }
         }
         let trained = Date()
         try saveCheckpoint(lm, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
@@ -252,6 +263,8 @@ struct Unlearn: ParsableCommand {
 
     @OptionGroup var opt: OptimizationOptions
 
+    @OptionGroup var longRun: LongRunOptions
+
     @Option(help: "Output checkpoint directory.")
     var out: String
 
@@ -273,15 +286,19 @@ struct Unlearn: ParsableCommand {
         let forgetSet = try encoder.load(forget)
         let retainSet = try retain.map { try encoder.load($0) } ?? []
         let idkSet = try idk.map { try encoder.load($0) }
-        var options = UnlearningOptions(steps: steps, batchSize: opt.batchSize, maxContext: min(opt.maxLength, lm.config.maxPositionEmbeddings),
+        var options = UnlearningOptions(steps: steps, batchSize: opt.batchSize, maxContext: opt.maxContext(lm),
                                         padId: Int32(lm.config.padTokenId ?? encoder.eos), optimizer: try opt.optimizerChoice(),
                                         schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm, objective: objective,
                                         seed: opt.seed, learningRate: opt.lr ?? 1e-5)
         options.truncation = .dropResponseEnd
+        options.microBatchSize = longRun.microBatchSize
         print("unlearning \(forgetSet.count) examples with \(objective.name), \(steps) steps")
         let start = Date()
-        try Unlearner.run(model: lm, reference: reference, forget: forgetSet, retain: retainSet, idk: idkSet,
-                          options: options, progress: printStep)
+        let saver = try longRun.checkpoints(out: out, companionFiles: checkpointCompanions(lm, tokenizerFile: URL(fileURLWithPath: tokPath)))
+        _ = try longRun.guarding(saver) {
+            try Unlearner.run(model: lm, reference: reference, forget: forgetSet, retain: retainSet, idk: idkSet,
+                              options: options, progress: { r in printStep(r); try saver?.save(after: r, model: lm) })
+        }
         try saveCheckpoint(lm, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
         print(String(format: "%d steps in %.1f s; saved %@", steps, Date().timeIntervalSince(start), out))
     }
@@ -289,6 +306,11 @@ struct Unlearn: ParsableCommand {
 
 /// Saves an HF checkpoint with the tokenizer (and its config, when present) beside the weights.
 func saveCheckpoint(_ model: CausalLM, tokenizerFile: URL, to out: String) throws {
+    try model.save(to: URL(fileURLWithPath: out), companionFiles: checkpointCompanions(model, tokenizerFile: tokenizerFile))
+}
+
+/// The files copied beside a saved model's weights: the tokenizer and its config.
+func checkpointCompanions(_ model: CausalLM, tokenizerFile: URL) -> [URL] {
     let dir = tokenizerFile.deletingLastPathComponent()
     var companions = model.companionFiles.filter { $0.lastPathComponent != "tokenizer.json" }
     companions.append(tokenizerFile)
@@ -296,5 +318,5 @@ func saveCheckpoint(_ model: CausalLM, tokenizerFile: URL, to out: String) throw
     if FileManager.default.fileExists(atPath: config.path), !companions.contains(where: { $0.lastPathComponent == "tokenizer_config.json" }) {
         companions.append(config)
     }
-    try model.save(to: URL(fileURLWithPath: out), companionFiles: companions)
+    return companions
 }

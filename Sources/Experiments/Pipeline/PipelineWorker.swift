@@ -284,21 +284,33 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         var records: [MetricRecord] = []
         var initial: [String: Double] = [:]
         let path = unit.prefix
-        _ = try Unlearner.run(model: model, reference: reference, forget: forget, retain: retain, idk: idk, options: options, evaluate: { step in
-            guard evaluateSteps.contains(step) else { return }
-            let math = spec.evaluation.mathAt == .every || (spec.evaluation.mathAt == .ends && (step == 0 || step == u.steps))
-            var m = try measure(model, sets, math: math, store: store)
-            if step == 0 { initial = m }
-            if let a = m["refusal_loglik"], let b = initial["refusal_loglik"] { m["forget_score"] = b - a }
-            if let a = m["facts_loglik"], let b = initial["facts_loglik"] { m["fact_utility"] = 1 - abs(a - b) }
-            if let a = m["math_accuracy"], let b = initial["math_accuracy"] { m["math_accuracy_change"] = a - b }
-            records.append(MetricRecord(seed: unit.seed ?? 0, path: path, position: position(of: path), algorithm: label, step: step, metrics: m))
-        }, progress: { r in
-            progress(UnitProgress(phase: label, step: r.step, totalSteps: r.totalSteps, loss: r.loss))
-        })
+        var completed = 0
+        var outputs = ["metrics": "metrics.jsonl", "model": "model"]
+        do {
+            _ = try Unlearner.run(model: model, reference: reference, forget: forget, retain: retain, idk: idk, options: options, evaluate: { step in
+                guard evaluateSteps.contains(step) else { return }
+                let math = spec.evaluation.mathAt == .every || (spec.evaluation.mathAt == .ends && (step == 0 || step == u.steps))
+                var m = try measure(model, sets, math: math, store: store)
+                if step == 0 { initial = m }
+                if let a = m["refusal_loglik"], let b = initial["refusal_loglik"] { m["forget_score"] = b - a }
+                if let a = m["facts_loglik"], let b = initial["facts_loglik"] { m["fact_utility"] = 1 - abs(a - b) }
+                if let a = m["math_accuracy"], let b = initial["math_accuracy"] { m["math_accuracy_change"] = a - b }
+                records.append(MetricRecord(seed: unit.seed ?? 0, path: path, position: position(of: path), algorithm: label, step: step, metrics: m))
+            }, progress: { r in
+                completed = r.step
+                progress(UnitProgress(phase: label, step: r.step, totalSteps: r.totalSteps, loss: r.loss))
+            })
+        } catch let error as TrainingError {
+            // Gradient ascent can diverge by design: the unit keeps the model after the last
+            // good update (the loop stops before a non-finite update; the checkpoint writer
+            // refuses non-finite weights) and the metrics measured up to then, and says so.
+            guard case .nonFinite = error else { throw error }
+            outputs["diverged"] = "step \(completed + 1): \(error); kept the model after step \(completed) and the metrics up to step \(records.last?.step ?? 0)"
+            store.log(["event": "diverged", "unit": unit.id, "step": "\(completed + 1)", "error": "\(error)"])
+        }
         try writeAtomically(try MetricFiles.jsonl(records), to: directory.appendingPathComponent("metrics.jsonl"))
         try model.save(to: directory.appendingPathComponent("model"), companionFiles: tokenizerFiles(store: store))
-        return ["metrics": "metrics.jsonl", "model": "model"]
+        return outputs
     }
 
     static func objective(_ algorithm: AlgorithmSpec) throws -> Objective {

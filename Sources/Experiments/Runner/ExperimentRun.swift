@@ -74,6 +74,8 @@ public struct ExperimentRun {
     /// Writes metrics.jsonl, metrics.csv, summary.md and report.html; returns the report's URL.
     @discardableResult
     public func writeReport() throws -> URL {
+        // A report write killed half-way leaves its temporary files here.
+        try store.removeTemporaries(in: store.root, recursive: false, onlyAbandoned: true)
         let (metrics, comparisons) = try collect()
         try writeAtomically(try MetricFiles.jsonl(metrics), to: store.root.appendingPathComponent("metrics.jsonl"))
         try writeAtomically(Data(MetricFiles.csv(metrics).utf8), to: store.root.appendingPathComponent("metrics.csv"))

@@ -80,7 +80,7 @@ public struct Runner {
 
     private func runOne(_ unit: PlanUnit) throws {
         let directory = store.directory(for: unit)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try store.beginUnit(unit)
         store.log(["event": "start", "unit": unit.id, "hash": unit.hash])
         store.markStarted(unit)
         display.started(unit)

@@ -65,6 +65,39 @@ public struct RunStore {
         try writeAtomically(try encoder.encode(record), to: directory(for: unit).appendingPathComponent("done.json"))
     }
 
+    /// Gets a unit's directory ready for a (re-)run: creates it, and removes the temporary files
+    /// an interrupted attempt left behind (every writer renames its temporary into place, so
+    /// any still there is abandoned; the unit's other scratch is overwritten by the new attempt).
+    public func beginUnit(_ unit: PlanUnit) throws {
+        let dir = directory(for: unit)
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try removeTemporaries(in: dir, recursive: true, onlyAbandoned: false)
+        } catch let e as StoreError { throw e } catch {
+            throw StoreError(path: dir.path, message: "cannot prepare the unit directory: \(error.localizedDescription)")
+        }
+    }
+
+    /// Removes temporary files (`.NAME.tmp-PID…`) in `dir`. With `onlyAbandoned`, only those whose
+    /// writer (the PID in the name) is no longer running on this machine.
+    public func removeTemporaries(in dir: URL, recursive: Bool, onlyAbandoned: Bool) throws {
+        let fm = FileManager.default
+        let names: [String]
+        if recursive {
+            names = (fm.enumerator(atPath: dir.path)?.allObjects as? [String]) ?? []
+        } else {
+            names = (try? fm.contentsOfDirectory(atPath: dir.path)) ?? []
+        }
+        for name in names where StoreCheck.isTemporary((name as NSString).lastPathComponent) {
+            if onlyAbandoned, let pid = StoreCheck.writerPID((name as NSString).lastPathComponent), kill(pid, 0) == 0 || errno != ESRCH {
+                continue
+            }
+            do { try fm.removeItem(at: dir.appendingPathComponent(name)) } catch {
+                throw StoreError(path: dir.appendingPathComponent(name).path, message: "cannot remove an abandoned temporary file: \(error.localizedDescription)")
+            }
+        }
+    }
+
     /// Appends one JSON line to the structured log (one `write` per line).
     public func log(_ fields: [String: String]) {
         var fields = fields

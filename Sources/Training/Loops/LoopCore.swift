@@ -32,6 +32,10 @@ public struct StepReport: Sendable {
     public var gradientNorm: Double?
     /// Named parts of the loss (e.g. "forget", "retain"); they add up to `loss`.
     public var terms: [String: Double] = [:]
+    /// The 1-based pass over the data (stage epoch, or pass over the forget set) of this step.
+    public var epoch = 1
+    /// Whether this step is the last of its epoch (for checkpoints at epoch ends).
+    public var endsEpoch = false
 
     public init(step: Int, totalSteps: Int, loss: Double, learningRate: Double, gradientNorm: Double?,
                 terms: [String: Double] = [:]) {
@@ -132,12 +136,69 @@ struct ObjectivePass {
     let reference: CausalLM?
     let objective: Objective
     let padId: Int32
+    /// Rows per forward/backward pass (gradient accumulation); nil: the whole batch at once.
+    /// The objective still sees the whole batch, so the gradient is the same up to rounding.
+    var microBatch: Int? = nil
+
+    /// One forward pass over some rows: their statistics, and the tensors backward needs.
+    private struct Forward {
+        var ll: [Double]
+        var kl: [Double]?
+        var logits: Tensor?, referenceLogits: Tensor?, tokenLP: Tensor?
+    }
+
+    private func forward(_ batch: TokenBatch, needsKL: Bool) throws -> Forward {
+        let B = batch.batchSize, T = batch.length, V = model.config.vocabSize
+        if needsKL, let reference {
+            let x = model.logits(batch.inputIds, batch: B, length: T)
+            let r = Autograd.withNoGrad { reference.logits(batch.inputIds, batch: B, length: T) }
+            let ll = try x.withUnsafeBufferPointer {
+                try TokenLogLikelihood.sequenceLogLikelihoods(logits: $0, targets: batch.targets, batch: B, length: T, vocab: V).logLikelihood
+            }
+            let kl = try x.withUnsafeBufferPointer { xp in
+                try r.withUnsafeBufferPointer { rp in
+                    try TokenLogLikelihood.klToReference(logits: xp, reference: rp, targets: batch.targets, batch: B, length: T, vocab: V)
+                }
+            }
+            return Forward(ll: ll, kl: kl, logits: x, referenceLogits: r, tokenLP: nil)
+        }
+        let lp = model.tokenLogProbs(batch.inputIds, labels: labels(of: batch), batch: B, length: T)
+        return Forward(ll: rowSums(lp, batch: B, length: T), kl: nil, logits: nil, referenceLogits: nil, tokenLP: lp)
+    }
+
+    /// Seeds the backward pass of `f` (over `batch`) with the per-row weights `w` (∂loss/∂ℓ_b)
+    /// and `k` (∂loss/∂KL_b).
+    private func backward(_ f: Forward, _ batch: TokenBatch, w: ArraySlice<Double>, k: ArraySlice<Double>) throws {
+        let B = batch.batchSize, T = batch.length, V = model.config.vocabSize
+        let w = Array(w), k = Array(k)
+        if let lp = f.tokenLP {
+            var seed = [Float](repeating: 0, count: B * T)
+            for b in 0..<B {
+                let wb = Float(w[b])
+                for t in 0..<T where batch.targets[b * T + t] != TokenLogLikelihood.ignoreIndex { seed[b * T + t] = wb }
+            }
+            lp.backward(seed: Tensor(seed, shape: [B, T]))
+        } else if let x = f.logits, let r = f.referenceLogits {
+            let g = Tensor(zeros: [B, T, V])
+            try x.withUnsafeBufferPointer { xp in
+                try r.withUnsafeBufferPointer { rp in
+                    try g.withUnsafeMutableBufferPointer { gp in
+                        try TokenLogLikelihood.backward(logits: xp, targets: batch.targets, batch: B, length: T, vocab: V,
+                                                        weights: w, into: gp)
+                        try TokenLogLikelihood.klBackward(logits: xp, reference: rp, targets: batch.targets, batch: B,
+                                                          length: T, vocab: V, weights: k, into: gp, accumulate: true)
+                    }
+                }
+            }
+            x.backward(seed: g)
+        }
+    }
 
     /// Adds ∂loss/∂θ into the parameters' gradients and returns the objective's result.
     /// - Parameter context: names the step in errors, e.g. "Unlearner step 3/20".
     func run(_ groups: [(role: SequenceRole, batch: TokenBatch)], context: String) throws -> ObjectiveResult {
         let (batch, ranges) = mergeBatches(groups.map(\.batch), padId: padId)
-        let B = batch.batchSize, T = batch.length, V = model.config.vocabSize
+        let B = batch.batchSize
         let needsKL = groups.contains { objective.needsKL($0.role) }
 
         // Reference statistics first: no graph, and errors before any gradient is written.
@@ -150,29 +211,27 @@ struct ObjectivePass {
         }
         if !refGroups.isEmpty, let reference {
             let (rb, rr) = mergeBatches(refGroups.map { groups[$0].batch }, padId: padId)
-            let ll = sequenceLogLikelihoods(reference, rb)
+            var ll: [Double] = []
+            for chunk in chunks(rb.batchSize) { ll += sequenceLogLikelihoods(reference, rows(rb, chunk)) }
             for (i, g) in refGroups.enumerated() { referenceLL[g] = Array(ll[rr[i]]) }
         }
 
-        var ll: [Double]
-        var kl: [Double]? = nil
-        var logits: Tensor? = nil, referenceLogits: Tensor? = nil, tokenLP: Tensor? = nil
-        if needsKL, let reference {
-            let x = model.logits(batch.inputIds, batch: B, length: T)
-            let r = Autograd.withNoGrad { reference.logits(batch.inputIds, batch: B, length: T) }
-            ll = try x.withUnsafeBufferPointer {
-                try TokenLogLikelihood.sequenceLogLikelihoods(logits: $0, targets: batch.targets, batch: B, length: T, vocab: V).logLikelihood
-            }
-            kl = try x.withUnsafeBufferPointer { xp in
-                try r.withUnsafeBufferPointer { rp in
-                    try TokenLogLikelihood.klToReference(logits: xp, reference: rp, targets: batch.targets, batch: B, length: T, vocab: V)
+        // One pass with its graph kept, or (micro-batches) statistics without a graph first and
+        // one forward and backward per micro-batch once the objective has weighted every row.
+        let parts = chunks(B)
+        var whole: Forward? = nil
+        var ll: [Double] = [], kl: [Double]? = nil
+        if parts.count == 1 {
+            whole = try forward(batch, needsKL: needsKL)
+            ll = whole!.ll; kl = whole!.kl
+        } else {
+            try Autograd.withNoGrad {
+                for chunk in parts {
+                    let f = try forward(rows(batch, chunk), needsKL: needsKL)
+                    ll += f.ll
+                    if let c = f.kl { kl = (kl ?? []) + c }
                 }
             }
-            logits = x; referenceLogits = r
-        } else {
-            let lp = model.tokenLogProbs(batch.inputIds, labels: labels(of: batch), batch: B, length: T)
-            ll = rowSums(lp, batch: B, length: T)
-            tokenLP = lp
         }
 
         var inputs: [SequenceRole: SequenceStats] = [:]
@@ -203,28 +262,31 @@ struct ObjectivePass {
                 if let kk = grads.klToReference { k[row] = kk[j] }
             }
         }
-        if let lp = tokenLP {
-            var seed = [Float](repeating: 0, count: B * T)
-            for b in 0..<B {
-                let wb = Float(w[b])
-                for t in 0..<T where batch.targets[b * T + t] != TokenLogLikelihood.ignoreIndex { seed[b * T + t] = wb }
+        if let whole {
+            try backward(whole, batch, w: w[...], k: k[...])
+        } else {
+            for chunk in parts {
+                let sub = rows(batch, chunk)
+                try backward(try forward(sub, needsKL: needsKL), sub, w: w[chunk], k: k[chunk])
             }
-            lp.backward(seed: Tensor(seed, shape: [B, T]))
-        } else if let x = logits, let r = referenceLogits {
-            let g = Tensor(zeros: [B, T, V])
-            try x.withUnsafeBufferPointer { xp in
-                try r.withUnsafeBufferPointer { rp in
-                    try g.withUnsafeMutableBufferPointer { gp in
-                        try TokenLogLikelihood.backward(logits: xp, targets: batch.targets, batch: B, length: T, vocab: V,
-                                                        weights: w, into: gp)
-                        try TokenLogLikelihood.klBackward(logits: xp, reference: rp, targets: batch.targets, batch: B,
-                                                          length: T, vocab: V, weights: k, into: gp, accumulate: true)
-                    }
-                }
-            }
-            x.backward(seed: g)
         }
         return result
+    }
+
+    /// Row ranges of at most `microBatch` rows covering 0..<rows.
+    private func chunks(_ rows: Int) -> [Range<Int>] {
+        guard let m = microBatch, m < rows else { return [0..<rows] }
+        return stride(from: 0, to: rows, by: m).map { $0..<Swift.min($0 + m, rows) }
+    }
+
+    /// Some rows of a batch, at the batch's padded length.
+    private func rows(_ batch: TokenBatch, _ r: Range<Int>) -> TokenBatch {
+        if r == 0..<batch.batchSize { return batch }
+        let T = batch.length
+        return TokenBatch(batchSize: r.count, length: T, inputIds: Array(batch.inputIds[(r.lowerBound * T)..<(r.upperBound * T)]),
+                          targets: Array(batch.targets[(r.lowerBound * T)..<(r.upperBound * T)]),
+                          sequenceLengths: Array(batch.sequenceLengths[r]), tokenCounts: Array(batch.tokenCounts[r]),
+                          sources: Array(batch.sources[r]))
     }
 }
 
@@ -271,6 +333,12 @@ final class UpdateLoop {
         return StepReport(step: k + 1, totalSteps: schedule.totalSteps, loss: result.loss, learningRate: lr,
                           gradientNorm: norm, terms: result.terms)
     }
+}
+
+/// Batches may not be longer than the model's context (positions it was never built for).
+func checkContext(_ maxContext: Int, _ model: CausalLM, _ context: String) throws {
+    try require(maxContext <= model.config.maxPositionEmbeddings, context,
+                "\(maxContext) tokens exceed the model's context (max_position_embeddings \(model.config.maxPositionEmbeddings))")
 }
 
 /// Every token id of `examples` must be a row of the model's embedding (the model itself would

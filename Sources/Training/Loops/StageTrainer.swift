@@ -27,6 +27,10 @@ public struct StageOptions: Sendable {
     public var seed: UInt64
     /// Peak learning rate (multiplied by the schedule).
     public var learningRate: Double
+    /// Rows per forward/backward pass: gradients are accumulated over micro-batches of this
+    /// size into one update for the whole batch (same result up to rounding, less memory).
+    /// nil: the whole batch at once.
+    public var microBatchSize: Int? = nil
 
     public init(epochs: Int, batching: BatchingOptions, optimizer: OptimizerChoice, schedule: ScheduleSpec,
                 clipNorm: Double? = nil, objective: StageObjective = .sft, seed: UInt64, learningRate: Double = 1e-5) {
@@ -36,6 +40,7 @@ public struct StageOptions: Sendable {
 
     public func validate() throws {
         try require(epochs >= 1, "StageOptions.epochs", "must be >= 1, got \(epochs)")
+        if let m = microBatchSize { try require(m >= 1, "StageOptions.microBatchSize", "must be >= 1, got \(m)") }
         try batching.validate()
         try optimizer.validate()
         try schedule.validate()
@@ -72,13 +77,14 @@ public enum StageTrainer {
     /// `TrainingError` naming the step, before that step changes any parameter.
     @discardableResult
     public static func train(model: CausalLM, examples: [Example], replayPool: [Example] = [], options: StageOptions,
-                             progress: (StepReport) -> Void = { _ in }) throws -> StageResult {
+                             progress: (StepReport) throws -> Void = { _ in }) throws -> StageResult {
         try options.validate()
         if case .dpo = options.objective {
             throw TrainingError.invalidOption(context: "StageOptions.objective",
                 message: "a dpo stage trains on preference pairs: call StageTrainer.train(model:preferencePairs:options:)")
         }
         let stage = options.objective == .lm ? examples.map(asDocument) : examples
+        try checkContext(options.batching.maxContext, model, "StageOptions.batching.maxContext")
         try checkVocabulary(examples, vocab: model.config.vocabSize, "StageTrainer.examples")
         try checkVocabulary(replayPool, vocab: model.config.vocabSize, "StageTrainer.replayPool")
         try require(options.batching.padId >= 0 && Int(options.batching.padId) < model.config.vocabSize, "batching.padId",
@@ -88,14 +94,17 @@ public enum StageTrainer {
         let loop = try UpdateLoop(model: model, optimizer: options.optimizer, schedule: options.schedule,
                                   totalSteps: plans.count, learningRate: options.learningRate, clipNorm: options.clipNorm,
                                   name: "StageTrainer")
-        let pass = ObjectivePass(model: model, reference: nil, objective: .sft, padId: options.batching.padId)
+        let pass = ObjectivePass(model: model, reference: nil, objective: .sft, padId: options.batching.padId,
+                                 microBatch: options.microBatchSize)
         var losses: [Double] = []
         try withExtendedLifetime(model) {
             for (k, plan) in plans.enumerated() {
                 let batch = try batcher.batch(plan)
-                let report = try loop.update(k) { ctx in try pass.run([(.target, batch)], context: ctx) }
+                var report = try loop.update(k) { ctx in try pass.run([(.target, batch)], context: ctx) }
                 losses.append(report.loss)
-                progress(report)
+                report.epoch = plan.epoch + 1
+                report.endsEpoch = k + 1 == plans.count || plans[k + 1].epoch != plan.epoch
+                try progress(report)
             }
         }
         return StageResult(steps: plans.count, losses: losses)
@@ -108,7 +117,7 @@ public enum StageTrainer {
     /// term for plain documents).
     @discardableResult
     public static func train(model: CausalLM, preferencePairs: [TokenPreferencePair], reference: CausalLM? = nil,
-                             options: StageOptions, progress: (StepReport) -> Void = { _ in }) throws -> StageResult {
+                             options: StageOptions, progress: (StepReport) throws -> Void = { _ in }) throws -> StageResult {
         try options.validate()
         guard case .dpo(let beta) = options.objective else {
             throw TrainingError.invalidOption(context: "StageOptions.objective",
@@ -119,6 +128,7 @@ public enum StageTrainer {
         guard !preferencePairs.isEmpty else {
             throw TrainingError.empty(context: "StageTrainer.preferencePairs", message: "the dpo stage has no pairs")
         }
+        try checkContext(options.batching.maxContext, model, "StageOptions.batching.maxContext")
         try checkVocabulary(preferencePairs.flatMap { [$0.chosen, $0.rejected] }, vocab: model.config.vocabSize,
                             "StageTrainer.preferencePairs")
         try require(options.batching.padId >= 0 && Int(options.batching.padId) < model.config.vocabSize, "batching.padId",
@@ -131,15 +141,18 @@ public enum StageTrainer {
         let loop = try UpdateLoop(model: model, optimizer: options.optimizer, schedule: options.schedule,
                                   totalSteps: plans.count, learningRate: options.learningRate, clipNorm: options.clipNorm,
                                   name: "StageTrainer")
-        let pass = ObjectivePass(model: model, reference: ref, objective: .dpo(beta: beta), padId: options.batching.padId)
+        let pass = ObjectivePass(model: model, reference: ref, objective: .dpo(beta: beta), padId: options.batching.padId,
+                                 microBatch: options.microBatchSize)
         var losses: [Double] = []
         try withExtendedLifetime(model) {
             for (k, plan) in plans.enumerated() {
                 let chosen = try batcher.batch(plan)
                 let rej = try batcher.companionBatch(plan, rejected)
-                let report = try loop.update(k) { ctx in try pass.run([(.chosen, chosen), (.rejected, rej)], context: ctx) }
+                var report = try loop.update(k) { ctx in try pass.run([(.chosen, chosen), (.rejected, rej)], context: ctx) }
                 losses.append(report.loss)
-                progress(report)
+                report.epoch = plan.epoch + 1
+                report.endsEpoch = k + 1 == plans.count || plans[k + 1].epoch != plan.epoch
+                try progress(report)
             }
         }
         return StageResult(steps: plans.count, losses: losses)

@@ -21,6 +21,9 @@ public struct UnlearningOptions: Sendable {
     public var learningRate: Double
     /// What to do with examples longer than `maxContext`.
     public var truncation: Truncation = .error
+    /// Rows per forward/backward pass (gradient accumulation to the same update, see
+    /// `StageOptions.microBatchSize`); nil: the whole batch at once.
+    public var microBatchSize: Int? = nil
 
     public init(steps: Int, batchSize: Int, maxContext: Int, padId: Int32, optimizer: OptimizerChoice, schedule: ScheduleSpec,
                 clipNorm: Double? = nil, objective: Objective, seed: UInt64, learningRate: Double = 1e-5) {
@@ -35,6 +38,7 @@ public struct UnlearningOptions: Sendable {
 
     public func validate() throws {
         try require(steps >= 1, "UnlearningOptions.steps", "must be >= 1, got \(steps)")
+        if let m = microBatchSize { try require(m >= 1, "UnlearningOptions.microBatchSize", "must be >= 1, got \(m)") }
         try batching.validate()
         try optimizer.validate()
         try schedule.validate()
@@ -66,7 +70,7 @@ public enum Unlearner {
     @discardableResult
     public static func run(model: CausalLM, reference: CausalLM?, forget: [Example], retain: [Example] = [],
                            idk: [Example]? = nil, options: UnlearningOptions, evaluate: (Int) throws -> Void = { _ in },
-                           progress: (StepReport) -> Void = { _ in }) throws -> UnlearningResult {
+                           progress: (StepReport) throws -> Void = { _ in }) throws -> UnlearningResult {
         try options.validate()
         let objective = options.objective
         guard !forget.isEmpty else {
@@ -74,6 +78,7 @@ public enum Unlearner {
         }
         let roles = objective.roles
         let vocab = model.config.vocabSize
+        try checkContext(options.maxContext, model, "UnlearningOptions.maxContext")
         try checkVocabulary(forget, vocab: vocab, "Unlearner.forget")
         try checkVocabulary(retain, vocab: vocab, "Unlearner.retain")
         try checkVocabulary(idk ?? [], vocab: vocab, "Unlearner.idk")
@@ -114,7 +119,8 @@ public enum Unlearner {
         let loop = try UpdateLoop(model: model, optimizer: options.optimizer, schedule: options.schedule,
                                   totalSteps: options.steps, learningRate: options.learningRate, clipNorm: options.clipNorm,
                                   name: "Unlearner")
-        let pass = ObjectivePass(model: model, reference: needsReference ? reference : nil, objective: objective, padId: options.padId)
+        let pass = ObjectivePass(model: model, reference: needsReference ? reference : nil, objective: objective, padId: options.padId,
+                                 microBatch: options.microBatchSize)
         var losses: [Double] = []
         try withExtendedLifetime(model) {
             try evaluate(0)
@@ -123,9 +129,11 @@ public enum Unlearner {
                 var groups: [(role: SequenceRole, batch: TokenBatch)] = [(.forget, try forgetBatcher.batch(plan))]
                 if let alternatives { groups.append((.alternative, try forgetBatcher.companionBatch(plan, alternatives))) }
                 if let rb = retainBatcher { groups.append((.retain, try rb.batch(retainPlans[k]))) }
-                let report = try loop.update(k) { ctx in try pass.run(groups, context: ctx) }
+                var report = try loop.update(k) { ctx in try pass.run(groups, context: ctx) }
                 losses.append(report.loss)
-                progress(report)
+                report.epoch = plan.epoch + 1
+                report.endsEpoch = k + 1 == forgetPlans.count || forgetPlans[k + 1].epoch != plan.epoch
+                try progress(report)
                 try evaluate(k + 1)
             }
         }
