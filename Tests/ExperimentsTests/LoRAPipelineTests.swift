@@ -7,26 +7,51 @@ import Testing
 @Suite(.serialized) struct LoRAPipelineTests {
     static let quiet = ProgressDisplay(unitsTotal: 0, live: false, output: { _ in })
 
-    /// The smoke experiment with a LoRA stage (safety) and NPO unlearned through LoRA.
-    static let yaml = BuiltinSpecs.smoke
-        .replacingOccurrences(of: "- {name: safety, data: safety, batch_size: 8,",
-                              with: "- {name: safety, data: safety, batch_size: 8, lora: {rank: 2, alpha: 8, targets: [q, v, down]}, optimizer: {lr: 1e-2},")
-        .replacingOccurrences(of: "algorithms: [ga, {name: npo, beta: 0.5}]",
-                              with: "algorithms: [ga, {name: npo, beta: 0.5, lora: {rank: 2, targets: [q, o, up]}}]\n  lora: {rank: 4, dropout: 0.1}")
+    /// A two-stage experiment (the safety stage at p = 1, 2) with a LoRA stage and NPO unlearned
+    /// through its own LoRA; GA uses the unlearning block's.
+    static let yaml = """
+    name: lora
+    seeds: [1]
+    model: {preset: pilot}
+    tokenizer:
+      train: {dataset: pretrain, vocab_size: 300}
+    datasets:
+      pretrain: {generator: pretrain, size: 120}
+      entities: {generator: entities, size: 8}
+      safety: {generator: safety, size: 8, test_size: 4}
+    pretraining: {data: pretrain, objective: lm, batch_size: 32, optimizer: {lr: 2e-3}}
+    stages:
+      - {name: entities, data: entities, batch_size: 8}
+      - {name: safety, data: safety, batch_size: 8, lora: {rank: 2, alpha: 8, targets: [q, v, down]}, optimizer: {lr: 1e-2}}
+    forget: safety
+    retrain: false
+    unlearning:
+      steps: 2
+      batch_size: 4
+      lora: {rank: 4, dropout: 0.1}
+      algorithms: [ga, {name: npo, beta: 0.5, lora: {rank: 2, targets: [q, o, up]}}]
+    evaluation:
+      forget_prompts: safety.test
+      paraphrases: 1
+      divergence_samples: 0
+    """
+
+    static let badAlgorithm = yaml.replacingOccurrences(of: "{name: npo, beta: 0.5, lora: {rank: 2, targets: [q, o, up]}}",
+                                                        with: "{name: npo, lora: {rank: 0, alpha: -1, dropout: 1, targets: [q, attn], rnk: 2}}")
 
     @Test func loraBlocksParsePerStageAndPerAlgorithm() throws {
         let spec = try ExperimentSpec.parse(yaml: Self.yaml)
         let safety = try #require(spec.stages.first { $0.name == "safety" })
         #expect(safety.lora == LoRASpec(rank: 2, alpha: 8, dropout: 0, targets: ["q", "v", "down"]))
         #expect(spec.stages.filter { $0.lora != nil }.count == 1)
+        #expect(spec.unlearning.algorithms.count == 2)
         #expect(spec.unlearning.lora == LoRASpec(rank: 4, alpha: 8, dropout: 0.1, targets: LoRASpec.allTargets))
         let npo = try #require(spec.unlearning.algorithms.first { $0.name == "npo" })
         #expect(npo.lora == LoRASpec(rank: 2, alpha: 4, dropout: 0, targets: ["q", "o", "up"]))
         #expect(npo.label == "npo(lora=r2)")
         #expect(spec.unlearning.algorithms.first { $0.name == "ga" }?.lora == nil)
 
-        let bad = BuiltinSpecs.smoke.replacingOccurrences(of: "algorithms: [ga, {name: npo, beta: 0.5}]",
-                                                          with: "algorithms: [ga, {name: npo, lora: {rank: 0, alpha: -1, dropout: 1, targets: [q, attn], rnk: 2}}]")
+        let bad = Self.badAlgorithm
         do {
             _ = try ExperimentSpec.parse(yaml: bad, file: "bad.yaml")
             Issue.record("an invalid lora block was accepted")
@@ -74,7 +99,7 @@ import Testing
             }
         }
         let (metrics, _) = try run.collect()
-        #expect(metrics.filter { $0.algorithm == "npo(lora=r2)" }.count == 3 * 4)
+        #expect(metrics.filter { $0.algorithm == "npo(lora=r2)" }.count == 2 * 3)
         let finite = metrics.allSatisfy { $0.metrics.values.allSatisfy { $0.isFinite } }
         #expect(finite)
     }
