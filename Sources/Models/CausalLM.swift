@@ -167,7 +167,9 @@ public final class CausalLM {
     /// Files saved alongside the weights (tokenizer, generation config): those of the
     /// checkpoint this model was loaded from, unless set otherwise.
     public var companionFiles: [URL] = []
-    private let byName: [String: Tensor]
+    /// The LoRA adapters attached to this model (see `LoRA.attach`), if any.
+    public internal(set) var lora: LoRA?
+    let byName: [String: Tensor]
 
     /// Builds the model from parameters named as `config.parameterSpecs` (any order; each must
     /// be present with its shape).
@@ -204,12 +206,15 @@ public final class CausalLM {
         companionFiles = checkpoint.companionFiles
     }
 
-    /// `tensors` holds exactly `config.parameterSpecs`, validated by the caller.
-    private init(config: ModelConfig, tensors: [String: Tensor]) {
+    /// `tensors` holds exactly `config.parameterSpecs`, validated by the caller. With
+    /// `sharing`, the tensors are another model's and keep their names and `requiresGrad`.
+    init(config: ModelConfig, tensors: [String: Tensor], sharing: Bool = false) {
         self.config = config
-        for (name, t) in tensors {
-            t.name = name
-            t.requiresGrad = true
+        if !sharing {
+            for (name, t) in tensors {
+                t.name = name
+                t.requiresGrad = true
+            }
         }
         byName = tensors
         func linear(_ name: String) -> Linear { Linear(weight: tensors[name + ".weight"]!, bias: tensors[name + ".bias"]) }

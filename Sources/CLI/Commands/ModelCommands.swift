@@ -31,6 +31,16 @@ func loadModel(_ path: String) throws -> CausalLM {
     }
 }
 
+/// Loads a model directory and, with `adapter`, attaches the PEFT LoRA adapter saved there.
+func loadModel(_ path: String, adapter: String?) throws -> CausalLM {
+    let lm = try loadModel(path)
+    guard let adapter else { return lm }
+    do { try LoRA.load(from: URL(fileURLWithPath: adapter), into: lm) } catch let e as ModelIOError {
+        throw ModelCommandError(e.description)
+    }
+    return lm
+}
+
 func parseIds(_ text: String, option: String) throws -> [Int] {
     let parts = text.split(whereSeparator: { $0 == "," || $0 == " " })
     let ids = parts.compactMap { Int($0) }
@@ -59,6 +69,9 @@ struct Score: ParsableCommand {
     @Option(help: "JSONL file of texts to score.")
     var input: String
 
+    @Option(help: "PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to apply to --model.")
+    var adapter: String?
+
     @Option(help: "Sequences per forward pass.")
     var batchSize = 8
 
@@ -67,7 +80,7 @@ struct Score: ParsableCommand {
 
     func run() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
-        let lm = try loadModel(model)
+        let lm = try loadModel(model, adapter: adapter)
         let tokenizer = try loadCheckpointTokenizer(URL(fileURLWithPath: model))
         let lines: [Substring]
         do {
@@ -167,6 +180,9 @@ struct Generate: ParsableCommand {
     @Option(help: "HF checkpoint directory (config.json, model.safetensors, tokenizer.json).")
     var model: String
 
+    @Option(help: "PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to apply to --model.")
+    var adapter: String?
+
     @Option(help: "Prompt text (needs the checkpoint's tokenizer.json).")
     var prompt: String?
 
@@ -195,7 +211,7 @@ struct Generate: ParsableCommand {
     var json = false
 
     func run() throws {
-        let lm = try loadModel(model)
+        let lm = try loadModel(model, adapter: adapter)
         let tokenizer = try loadCheckpointTokenizer(URL(fileURLWithPath: model))
         let ids: [Int]
         switch (prompt, promptIds) {

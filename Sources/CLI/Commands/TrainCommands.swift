@@ -125,6 +125,78 @@ struct OptimizationOptions: ParsableArguments {
     }
 }
 
+/// LoRA flags shared by `train` and `unlearn`.
+struct LoRAOptions: ParsableArguments {
+    @Option(help: "Train a LoRA adapter of this rank instead of every weight (the base is frozen).")
+    var loraRank: Int?
+
+    @Option(help: "LoRA alpha; the update is scaled by alpha/rank (default: 2·rank).")
+    var loraAlpha: Double?
+
+    @Option(help: "LoRA dropout on the adapter input while training, in [0, 1).")
+    var loraDropout = 0.0
+
+    @Option(help: "Comma-separated modules to adapt: q,k,v,o,gate,up,down (or q_proj, ...).")
+    var loraTargets = "q,k,v,o,gate,up,down"
+
+    @Flag(help: "Merge the trained adapter into the weights and save one plain HF checkpoint (default: the unchanged base checkpoint in --out and the PEFT adapter in --out/adapter).")
+    var mergeLora = false
+
+    /// The adapter config, or nil for full fine-tuning; rejects LoRA-only flags without --lora-rank.
+    func config(seed: UInt64) throws -> LoRAConfig? {
+        guard let rank = loraRank else {
+            if loraAlpha != nil || loraDropout != 0 || mergeLora || loraTargets != "q,k,v,o,gate,up,down" {
+                throw ValidationError("--lora-alpha, --lora-dropout, --lora-targets and --merge-lora need --lora-rank")
+            }
+            return nil
+        }
+        let targets = loraTargets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let config = LoRAConfig(rank: rank, alpha: loraAlpha, dropout: loraDropout, targets: targets, seed: seed)
+        do { try config.validate() } catch let e as LoRAError {
+            throw ValidationError("--\(e.context.replacingOccurrences(of: ".", with: "-")): \(e.message)")
+        }
+        return config
+    }
+
+    /// Attaches the adapters (errors name the flag).
+    func attach(to model: CausalLM, seed: UInt64) throws -> LoRA? {
+        guard let config = try config(seed: seed) else { return nil }
+        do { return try LoRA.attach(to: model, config: config) } catch let e as LoRAError {
+            throw ValidationError("--\(e.context.replacingOccurrences(of: ".", with: "-")): \(e.message)")
+        }
+    }
+}
+
+/// Saves the result of `train` / `unlearn`: a plain checkpoint, or with LoRA either the merged
+/// checkpoint (`--merge-lora`) or the unchanged base checkpoint plus the adapter in `out/adapter`.
+func saveResult(_ model: CausalLM, lora: LoRA?, merge: Bool, tokenizerFile: URL, to out: String) throws -> String {
+    guard let lora else {
+        try saveCheckpoint(model, tokenizerFile: tokenizerFile, to: out)
+        return out
+    }
+    if merge {
+        try lora.mergeAndDetach()
+        try saveCheckpoint(model, tokenizerFile: tokenizerFile, to: out)
+        return "\(out) (LoRA merged)"
+    }
+    try saveCheckpoint(model, tokenizerFile: tokenizerFile, to: out)
+    let adapter = URL(fileURLWithPath: out).appendingPathComponent("adapter")
+    do { try lora.save(to: adapter, baseModel: URL(fileURLWithPath: out).standardizedFileURL.path) } catch let e as ModelIOError {
+        throw ModelCommandError(e.description)
+    }
+    return "\(out) (base) + \(adapter.path) (LoRA adapter; load with --model \(out) --adapter \(adapter.path))"
+}
+
+/// Writes the interval checkpoint due after `r`; with LoRA attached it holds the (unchanged)
+/// base weights and the adapter in `adapter/`, like the final output.
+func saveInterval(_ saver: IntervalCheckpoints?, after r: StepReport, model: CausalLM, lora: LoRA?) throws {
+    guard let saver else { return }
+    try saver.save(after: r, model: model)
+    if let lora, let last = saver.last, last.step == r.step {
+        try lora.save(to: last.url.appendingPathComponent("adapter"), baseModel: last.url.standardizedFileURL.path)
+    }
+}
+
 func printStep(_ r: StepReport) {
     let norm = r.gradientNorm.map { String(format: "%.4f", $0) } ?? "-"
     print(String(format: "step %d/%d  loss %.5f  lr %.3g  grad-norm %@", r.step, r.totalSteps, r.loss, r.learningRate, norm))
@@ -167,12 +239,14 @@ struct Train: ParsableCommand {
     @OptionGroup var opt: OptimizationOptions
 
     @OptionGroup var longRun: LongRunOptions
+    @OptionGroup var loraOptions: LoRAOptions
 
     @Option(help: "Output checkpoint directory.")
     var out: String
 
     func run() throws {
         try opt.validateCommon()
+        _ = try loraOptions.config(seed: opt.seed)
         guard (model == nil) != (preset == nil) else { throw ValidationError("give exactly one of --model and --preset") }
         guard let obj: StageObjective = ["lm": .lm, "sft": .sft][objective] else {
             throw ValidationError("--objective: expected lm or sft, got \"\(objective)\"")
@@ -191,6 +265,7 @@ struct Train: ParsableCommand {
             if let bos = tok.bosTokenID { config.bosTokenId = bos }
             lm = try CausalLM(config: config, seed: opt.seed)
         }
+        let lora = try loraOptions.attach(to: lm, seed: opt.seed)
         let encoder = try ExampleEncoder(tokenizer: tok)
         let examples = try encoder.load(data)
         let pool = try replay.map { try encoder.load($0) } ?? []
@@ -201,7 +276,8 @@ struct Train: ParsableCommand {
             optimizer: try opt.optimizerChoice(), schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm,
             objective: obj, seed: opt.seed, learningRate: opt.lr ?? 5e-4)
         options.microBatchSize = longRun.microBatchSize
-        print("training \(lm.config.parameterCount) parameters on \(examples.count) examples (\(objective), \(epochs) epochs)")
+        let trainable = lm.trainableParameters.reduce(0) { $0 + $1.tensor.count }
+        print("training \(trainable) parameters\(lora == nil ? "" : " (LoRA rank \(lora!.config.rank) on \(lora!.layers.count) modules)") on \(examples.count) examples (\(objective), \(epochs) epochs)")
         let start = Date()
         var firstStepEnd: Date?
         let saver = try longRun.checkpoints(out: out, companionFiles: checkpointCompanions(lm, tokenizerFile: URL(fileURLWithPath: tokPath)))
@@ -209,16 +285,16 @@ struct Train: ParsableCommand {
             try StageTrainer.train(model: lm, examples: examples, replayPool: pool, options: options) { r in
                 if r.step == 1 { firstStepEnd = Date() }
                 printStep(r)
-                try saver?.save(after: r, model: lm)
+                try saveInterval(saver, after: r, model: lm, lora: lora)
             }
         }
         let trained = Date()
-        try saveCheckpoint(lm, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
+        let saved = try saveResult(lm, lora: lora, merge: loraOptions.mergeLora, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
         var perStep = ""
         if let f = firstStepEnd, result.steps > 1 {
             perStep = String(format: " (%.3f s/step after the first)", trained.timeIntervalSince(f) / Double(result.steps - 1))
         }
-        print(String(format: "%d steps in %.1f s%@; saved %@", result.steps, trained.timeIntervalSince(start), perStep, out))
+        print(String(format: "%d steps in %.1f s%@; saved %@", result.steps, trained.timeIntervalSince(start), perStep, saved))
     }
 }
 
@@ -264,12 +340,14 @@ struct Unlearn: ParsableCommand {
     @OptionGroup var opt: OptimizationOptions
 
     @OptionGroup var longRun: LongRunOptions
+    @OptionGroup var loraOptions: LoRAOptions
 
     @Option(help: "Output checkpoint directory.")
     var out: String
 
     func run() throws {
         try opt.validateCommon()
+        _ = try loraOptions.config(seed: opt.seed)
         var spec: [String: Any] = ["name": algorithm]
         if let beta { spec["beta"] = beta }
         if let gamma { spec["gamma"] = gamma }
@@ -279,7 +357,9 @@ struct Unlearn: ParsableCommand {
             objective = try JSONDecoder().decode(Objective.self, from: JSONSerialization.data(withJSONObject: spec))
         } catch { throw ValidationError("--algorithm \(algorithm): \(error)") }
         let lm = try loadModel(model)
-        let reference = try lm.copy()
+        let lora = try loraOptions.attach(to: lm, seed: opt.seed)
+        // With LoRA the reference shares the frozen base weights (no second copy in memory).
+        let reference = try lm.frozenReference()
         let tokPath = tokenizer ?? URL(fileURLWithPath: model).appendingPathComponent("tokenizer.json").path
         let tok = try Tokenizer.load(from: URL(fileURLWithPath: tokPath))
         let encoder = try ExampleEncoder(tokenizer: tok)
@@ -297,10 +377,10 @@ struct Unlearn: ParsableCommand {
         let saver = try longRun.checkpoints(out: out, companionFiles: checkpointCompanions(lm, tokenizerFile: URL(fileURLWithPath: tokPath)))
         _ = try longRun.guarding(saver) {
             try Unlearner.run(model: lm, reference: reference, forget: forgetSet, retain: retainSet, idk: idkSet,
-                              options: options, progress: { r in printStep(r); try saver?.save(after: r, model: lm) })
+                              options: options, progress: { r in printStep(r); try saveInterval(saver, after: r, model: lm, lora: lora) })
         }
-        try saveCheckpoint(lm, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
-        print(String(format: "%d steps in %.1f s; saved %@", steps, Date().timeIntervalSince(start), out))
+        let saved = try saveResult(lm, lora: lora, merge: loraOptions.mergeLora, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
+        print(String(format: "%d steps in %.1f s; saved %@", steps, Date().timeIntervalSince(start), saved))
     }
 }
 

@@ -136,6 +136,26 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         }
     }
 
+    /// Attaches a fresh LoRA adapter as `lora` describes (nil: full fine-tuning).
+    private func attachLoRA(_ lora: LoRASpec?, to model: CausalLM, seed: UInt64, field: String) throws -> LoRA? {
+        guard let lora else { return nil }
+        do {
+            return try LoRA.attach(to: model, config: LoRAConfig(rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout,
+                                                                 targets: lora.targets, seed: seed))
+        } catch let e as LoRAError {
+            throw ExperimentFailure("\(field): \(e)")
+        }
+    }
+
+    /// Trains a stage, through a LoRA adapter when the stage has one; the adapter is then merged
+    /// into the weights, so the saved checkpoint (and the next stage) starts from the merged model.
+    private func train(_ stage: StageSpec, model: CausalLM, examples: [Training.Example], replay: [Training.Example],
+                       options: StageOptions, seed: UInt64, field: String, progress: (StepReport) -> Void) throws {
+        let lora = try attachLoRA(stage.lora, to: model, seed: seed, field: field + ".lora")
+        _ = try StageTrainer.train(model: model, examples: examples, replayPool: replay, options: options, progress: progress)
+        try lora?.mergeAndDetach()
+    }
+
     private func trainBase(_ unit: PlanUnit, directory: URL, store: RunStore, progress: @escaping @Sendable (UnitProgress) -> Void) throws -> [String: String] {
         let f = try promptFormatter(store: store)
         let model: CausalLM
@@ -153,7 +173,8 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         if let pretraining = spec.pretraining {
             let examples = try examples(for: pretraining, store: store)
             let options = stageOptions(pretraining, model: model, seed: seed(unit, "pretraining"), padId: Int32(f.eos))
-            _ = try StageTrainer.train(model: model, examples: examples, replayPool: try replayPool(for: pretraining, store: store), options: options) { r in
+            try train(pretraining, model: model, examples: examples, replay: try replayPool(for: pretraining, store: store), options: options,
+                      seed: seed(unit, "pretraining-lora"), field: "pretraining") { r in
                 progress(UnitProgress(phase: "pretrain", step: r.step, totalSteps: r.totalSteps, loss: r.loss))
             }
         }
@@ -180,8 +201,8 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         }
         let model = try parentModel(unit, store: store)
         let options = stageOptions(stage, model: model, seed: seed(unit, "stage"), padId: Int32(f.eos))
-        _ = try StageTrainer.train(model: model, examples: try examples(for: stage, store: store),
-                                   replayPool: try replayPool(for: stage, store: store), options: options) { r in
+        try train(stage, model: model, examples: try examples(for: stage, store: store), replay: try replayPool(for: stage, store: store),
+                  options: options, seed: seed(unit, "stage-lora"), field: "stages.\(stage.name)") { r in
             progress(UnitProgress(phase: stage.name, step: r.step, totalSteps: r.totalSteps, loss: r.loss))
         }
         try model.save(to: directory.appendingPathComponent("model"), companionFiles: tokenizerFiles(store: store))
@@ -265,8 +286,11 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         }
         let objective = try Self.objective(algorithm)
         let model = try parentModel(unit, store: store)
-        let reference = try model.copy()
         let u = spec.unlearning
+        let lora = try attachLoRA(algorithm.lora ?? u.lora, to: model, seed: seed(unit, "unlearn-lora|" + label),
+                                  field: "unlearning.algorithms.\(label).lora")
+        // With LoRA the reference shares the frozen base weights: no second copy of the model.
+        let reference = try model.frozenReference()
         let forgetStage = spec.stages.first { $0.name == spec.forget }!
         let data = try experimentData(store: store)
         let forget = try data.pairs(u.forgetData ?? forgetStage.data, response: forgetStage.response).map { try f.encode(prompt: $0.prompt, response: $0.response) }
@@ -309,6 +333,8 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
             store.log(["event": "diverged", "unit": unit.id, "step": "\(completed + 1)", "error": "\(error)"])
         }
         try writeAtomically(try MetricFiles.jsonl(records), to: directory.appendingPathComponent("metrics.jsonl"))
+        // The unlearned model is saved merged, as every later comparison loads a plain checkpoint.
+        try lora?.mergeAndDetach()
         try model.save(to: directory.appendingPathComponent("model"), companionFiles: tokenizerFiles(store: store))
         return outputs
     }

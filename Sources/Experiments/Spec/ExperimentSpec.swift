@@ -139,6 +139,8 @@ public struct AlgorithmSpec: Codable, Equatable, Sendable {
     /// Label in tables and plots (default: the name, with non-default hyper-parameters).
     public var label: String
     public var parameters: [String: Double]
+    /// Unlearn this algorithm through a LoRA adapter (overrides `UnlearningSpec.lora`).
+    public var lora: LoRASpec? = nil
 
     /// Known algorithms and their hyper-parameters with defaults.
     public static let known: [String: [String: Double]] = [

@@ -240,7 +240,7 @@ extension ExperimentSpec {
             }
             guard let name = item.child("name").oneOf(AlgorithmSpec.known.keys.sorted(), required: true) else { continue }
             let defaults = AlgorithmSpec.known[name]!
-            item.keys(allowed: ["name", "label"] + defaults.keys.sorted())
+            item.keys(allowed: ["name", "label", "lora"] + defaults.keys.sorted())
             var parameters = defaults
             var changed: [String] = []
             for key in defaults.keys.sorted() {
@@ -250,8 +250,10 @@ extension ExperimentSpec {
                 if v != defaults[key] { changed.append("\(key)=\(formatNumber(v))") }
                 parameters[key] = v
             }
+            let lora = readLoRA(item.child("lora"))
+            if let lora { changed.append("lora=r\(lora.rank)") }
             let label = item.child("label").string() ?? (changed.isEmpty ? name : "\(name)(\(changed.joined(separator: ",")))")
-            algorithms.append(AlgorithmSpec(name: name, label: label, parameters: parameters))
+            algorithms.append(AlgorithmSpec(name: name, label: label, parameters: parameters, lora: lora))
         }
         let labels = algorithms.map(\.label)
         if Set(labels).count != labels.count { a.fail("two algorithms have the same label; give each a distinct 'label'") }

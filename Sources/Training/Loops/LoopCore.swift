@@ -46,16 +46,17 @@ public struct StepReport: Sendable {
 
 /// The trainable parameters of a model as optimizer slots over the tensors' own buffers.
 ///
-/// Frozen tensors (`requiresGrad == false`, e.g. base weights under LoRA) get no slot. Every
-/// slot's gradient buffer is created up front and zeroed between steps, so backward adds
-/// into the same memory the optimizer reads.
+/// Frozen tensors (`requiresGrad == false`, e.g. base weights under LoRA) get no slot; with LoRA
+/// attached the adapters' A and B are the slots (`CausalLM.trainableParameters`, PEFT names,
+/// weight decay by the usual rule: they are matrices). Every slot's gradient buffer is created
+/// up front and zeroed between steps, so backward adds into the same memory the optimizer reads.
 struct ModelSlots {
     let tensors: [Tensor]
     let slots: [ParameterSlot]
 
     init(model: CausalLM) {
         var tensors: [Tensor] = [], slots: [ParameterSlot] = []
-        for (name, t) in model.namedParameters where t.requiresGrad {
+        for (name, t) in model.trainableParameters {
             // The pointers stay valid while the model holds the tensors (the loops keep it alive).
             let value = t.withUnsafeMutableBufferPointer { $0 }
             let grad = t.withUnsafeMutableGradBufferPointer { $0 }
@@ -298,11 +299,18 @@ final class UpdateLoop {
     let learningRate: Double
     let clipNorm: Double?
     let name: String
+    /// Its dropout is on only inside the update's forward and backward passes.
+    let lora: LoRA?
 
     init(model: CausalLM, optimizer: OptimizerChoice, schedule: ScheduleSpec, totalSteps: Int,
          learningRate: Double, clipNorm: Double?, name: String) throws {
         try require(learningRate.isFinite && learningRate >= 0, "\(name).learningRate", "must be finite and >= 0, got \(learningRate)")
         if let c = clipNorm { try require(c.isFinite && c > 0, "\(name).clipNorm", "must be finite and > 0, got \(c)") }
+        if let lora = model.lora, lora.isMerged {
+            throw TrainingError.invalidOption(context: "\(name).lora",
+                message: "the LoRA adapters are merged into the base weights; unmerge them (or detach) before training")
+        }
+        lora = model.lora
         slots = ModelSlots(model: model)
         if slots.slots.isEmpty {
             throw TrainingError.empty(context: name, message: "the model has no trainable parameter (every tensor has requiresGrad == false)")
@@ -321,7 +329,12 @@ final class UpdateLoop {
     func update(_ k: Int, _ pass: (String) throws -> ObjectiveResult) throws -> StepReport {
         let ctx = context(k)
         slots.zeroGrad()
-        let result = try pass(ctx)
+        lora?.isTraining = true
+        let result: ObjectiveResult
+        do {
+            defer { lora?.isTraining = false }
+            result = try pass(ctx)
+        }
         let norm = GradientClipping.globalNorm(slots.slots)
         guard norm.isFinite else {
             let culprit = slots.slots.first { s in s.grad.map { g in g.contains { !$0.isFinite } } ?? false }?.name ?? "?"

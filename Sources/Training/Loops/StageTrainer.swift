@@ -112,8 +112,8 @@ public enum StageTrainer {
 
     /// Trains `model` in place on a DPO stage (`options.objective` must be `.dpo`).
     ///
-    /// The reference is `reference`, or by default a frozen copy of `model` taken before the
-    /// first step. Batches hold `batching.batchSize` pairs; replay is not supported (DPO has no
+    /// The reference is `reference`, or by default `model.frozenReference()` taken before the
+    /// first step (with LoRA: the shared frozen base plus a snapshot of the adapters). Batches hold `batching.batchSize` pairs; replay is not supported (DPO has no
     /// term for plain documents).
     @discardableResult
     public static func train(model: CausalLM, preferencePairs: [TokenPreferencePair], reference: CausalLM? = nil,
@@ -133,7 +133,7 @@ public enum StageTrainer {
                             "StageTrainer.preferencePairs")
         try require(options.batching.padId >= 0 && Int(options.batching.padId) < model.config.vocabSize, "batching.padId",
                     "must be a token id of the model (0..<\(model.config.vocabSize)), got \(options.batching.padId)")
-        let ref = try reference ?? model.copy()
+        let ref = try reference ?? model.frozenReference()
         try checkCompatible(model, ref, "StageTrainer.reference")
         let batcher = try Batcher(examples: preferencePairs.map(\.chosen), options: options.batching, seed: options.seed)
         let rejected = preferencePairs.map(\.rejected)
@@ -172,6 +172,6 @@ func checkCompatible(_ model: CausalLM, _ reference: CausalLM, _ context: String
     }
     if model === reference {
         throw TrainingError.invalidOption(context: context,
-            message: "the reference is the trained model itself; pass a frozen copy (model.copy())")
+            message: "the reference is the trained model itself; pass a frozen copy (model.frozenReference())")
     }
 }
