@@ -159,3 +159,35 @@ private func items() -> [ModelMetrics.TOFUItem] {
         } catch let e as EvaluationError { #expect(e.problem.contains("40") && e.problem.contains("41")) }
     }
 }
+
+@Suite struct TOFUSplitsFixtureTests {
+    /// Four splits reduced by TOFU's aggregate code, rouge-score and scipy's ks_2samp.
+    @Test func splitsUtilityAndForgetQualityMatchTOFUsCode() throws {
+        let f = try fixture("tofu_splits")
+        func questions(_ d: [String: Any]) -> [TOFU.Question] {
+            let gt = doubles(d["avg_gt_loss"]), para = doubles(d["avg_paraphrased_loss"])
+            let pert = (d["average_perturb_loss"] as! [Any]).map(doubles)
+            let gen = d["generated"] as! [String], ref = d["reference"] as! [String]
+            return gt.indices.map { TOFU.Question(answer: -gt[$0], paraphrased: -para[$0], perturbed: pert[$0].map { -$0 }, generated: gen[$0], reference: ref[$0]) }
+        }
+        let splits = f["splits"] as! [String: [String: Any]], expected = f["result"] as! [String: [String: Any]]
+        var results: [String: TOFU.SplitResult] = [:]
+        for (name, split) in [("forget", TOFU.Split.forget), ("retain", .retain), ("real_authors", .realAuthors), ("world_facts", .worldFacts)] {
+            // Real authors and world facts: TOFU's paraphrase is the answer itself, which the fixture's
+            // paraphrased losses stand in for; the formulas are the same.
+            let r = try TOFU.evaluate(questions(splits[name]!), split: split)
+            let e = expected[name]!
+            #expect(close(r.probability, double(e["probability"]), rtol: 1e-12), "\(name) probability")
+            #expect(close(r.rougeLRecall, double(e["rouge"]), rtol: 1e-12), "\(name) ROUGE-L \(r.rougeLRecall) vs \(double(e["rouge"]))")
+            #expect(close(r.truthRatio, double(e["truth_ratio"]), rtol: 1e-12), "\(name) truth ratio")
+            results[name] = r
+        }
+        let gold = try TOFU.evaluate(questions(f["retrained_forget"] as! [String: Any]), split: .forget)
+        let s = try TOFU.summarize(retain: results["retain"]!, realAuthors: results["real_authors"]!, worldFacts: results["world_facts"]!,
+                                   forget: results["forget"]!, retrainedForgetTruthRatios: gold.truthRatios)
+        #expect(close(s.modelUtility, double(f["model_utility"]), rtol: 1e-12))
+        #expect(close(s.forgetQuality, double(f["forget_quality"]), rtol: 1e-10))
+        #expect(close(s.forgetKSStatistic, double(f["forget_ks_statistic"]), rtol: 1e-12))
+        #expect(close(try TOFU.modelUtility(splits: [results["retain"]!, results["real_authors"]!, results["world_facts"]!]), s.modelUtility, rtol: 1e-15))
+    }
+}
