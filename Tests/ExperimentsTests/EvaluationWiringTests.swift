@@ -99,7 +99,7 @@ import Testing
         #expect(md.contains("| p=2 | 0.700 | 0.400 | 0.250 |"))
         #expect(md.contains("| retrained | 0.500 | — | 0.300 |"))
         #expect(md.contains("## Gap to the retrained model after unlearning: ga"))
-        #expect(md.contains("| p=3 | 0.300 |"))
+        #expect(md.contains("| mia_auc | 0.100 | 0.200 | 0.300 |"))
         // The distance table keeps only distances.
         #expect(md.contains("| path | kl_symmetric |"))
         let html = HTMLReport(title: "t", analysis: ExperimentAnalysis(records: records, comparisons: [comparison]), speedThreshold: 1).render()

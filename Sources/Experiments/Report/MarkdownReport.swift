@@ -99,10 +99,10 @@ public struct MarkdownReport {
             if !gaps.isEmpty {
                 out += "## Gap to the retrained model after unlearning: \(algorithm)\n\n"
                 out += "Unlearned − retrained, at the last evaluated step (0 = retrain-equivalent on that metric; forget score, fact utility and Δ math accuracy of the retrained model are taken against the same path's model before unlearning).\n\n"
-                out += "| path | " + gaps.map { String($0.dropFirst(4)) }.joined(separator: " | ") + " |\n"
-                out += "| --- |" + String(repeating: " --- |", count: gaps.count) + "\n"
-                for (i, label) in first.labels.enumerated() {
-                    out += "| \(label) | " + gaps.map { k in SeedStatistic(rows.compactMap { $0.toRetrained[i][k] })?.formatted(3) ?? "—" }.joined(separator: " | ") + " |\n"
+                out += "| metric | " + first.labels.joined(separator: " | ") + " |\n"
+                out += "| --- |" + String(repeating: " --- |", count: first.labels.count) + "\n"
+                for k in gaps {
+                    out += "| \(k.dropFirst(4)) | " + first.labels.indices.map { i in SeedStatistic(rows.compactMap { $0.toRetrained[i][k] })?.formatted(3) ?? "—" }.joined(separator: " | ") + " |\n"
                 }
                 out += "\n"
             }
@@ -123,19 +123,18 @@ public struct MarkdownReport {
         let a = analysis
         guard a.records.contains(where: { $0.metrics["forget_score"] != nil && $0.algorithm != "retrained" }), !a.positions.isEmpty else { return "" }
         var out = "## Unlearning speed: steps to forget score ≥ \(formatNumber(speedThreshold))\n\n"
-        out += "The first unlearning step at which the forget score reaches τ = \(formatNumber(speedThreshold)) (linear interpolation between evaluated steps; fewer = faster; \"not reached\" = not within the run's \(a.steps.last ?? 0) steps). Set τ with `evaluation.speed_threshold`.\n\n"
+        out += "The first unlearning step at which the forget score reaches τ = \(formatNumber(speedThreshold)) (linear interpolation between evaluated steps; fewer = faster; \"not reached\" = not within the run's \(a.steps.last ?? 0) steps). Set τ with `evaluation.speed_threshold`."
+        out += a.seeds.count > 1 ? " One value per seed (seeds \(a.seeds.map(String.init).joined(separator: ", "))).\n\n" : "\n\n"
         out += "| path | " + a.algorithms.joined(separator: " | ") + " |\n| --- |" + String(repeating: " --- |", count: a.algorithms.count) + "\n"
         for p in a.positions {
             out += "| p=\(p) |"
             for algorithm in a.algorithms {
                 let perSeed = a.stepsToThreshold(threshold: speedThreshold, algorithm: algorithm, position: p)
-                let reached = perSeed.values.compactMap { $0 }
-                if perSeed.isEmpty { out += " — |" }
-                else if reached.isEmpty { out += " not reached |" }
-                else {
-                    let value = SeedStatistic(reached)!.formatted(1)
-                    out += reached.count == perSeed.count ? " \(value) |" : " \(value) (\(reached.count) of \(perSeed.count) seeds; not reached in the others) |"
+                let cells = a.seeds.map { seed -> String in
+                    guard let value = perSeed[seed] else { return "—" }
+                    return value.map { String(format: "%.1f", $0) } ?? "not reached"
                 }
+                out += " \(cells.joined(separator: " / ")) |"
             }
             out += "\n"
         }
