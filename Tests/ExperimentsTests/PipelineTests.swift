@@ -35,10 +35,27 @@ import Testing
             let last = metrics.first { $0.algorithm == "ga" && $0.position == p && $0.step == 3 }!
             #expect(last.metrics["forget_score"]! > 0)
         }
+        // Membership inference and TOFU at the ends of unlearning and on the retrained model.
+        for record in metrics where record.step == 0 || record.step == 3 || record.algorithm == "retrained" {
+            #expect(record.metrics["mia_auc"].map { $0 >= 0 && $0 <= 1 } == true)
+            for key in ["tofu_probability", "tofu_rouge_l", "tofu_truth_ratio", "tofu_model_utility"] {
+                #expect(record.metrics[key].map { $0 >= 0 && $0 <= 1 } == true, "\(key) of \(record.algorithm) step \(record.step)")
+            }
+        }
+        #expect(metrics.filter { $0.step == 1 }.allSatisfy { $0.metrics["mia_auc"] == nil && $0.metrics["tofu_truth_ratio"] == nil })
+        for c in comparisons {
+            for row in c.toRetrained {
+                #expect(row["privacy_leakage"]?.isFinite == true && row["gap_forget_score"]?.isFinite == true)
+                #expect(row["gap_mia_auc"]?.isFinite == true && row["gap_fact_utility"]?.isFinite == true && row["gap_tofu_truth_ratio"]?.isFinite == true)
+            }
+        }
         #expect(comparisons.count == 2)
         #expect(comparisons.allSatisfy { $0.divergence.count == 3 && $0.toRetrained.allSatisfy { ($0["kl_symmetric"] ?? -1) >= 0 } })
         let html = try String(contentsOf: run.store.root.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(html.contains("<svg") && html.contains("Forget score over unlearning steps"))
+        let md = try String(contentsOf: run.store.root.appendingPathComponent("summary.md"), encoding: .utf8)
+        #expect(md.contains("## Unlearning speed: steps to forget score ≥ 1") && md.contains("## Membership inference and TOFU after 3 unlearning steps: ga"))
+        #expect(md.contains("## Gap to the retrained model after unlearning: npo(beta=0.5)") || md.contains("## Gap to the retrained model after unlearning: npo"))
 
         // Interrupted run: lose one unlearning unit and the comparison; the next run redoes only
         // those and reproduces the same numbers.

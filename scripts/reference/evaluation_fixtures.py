@@ -7,6 +7,8 @@ Writes small JSON files into Tests/EvaluationTests/Fixtures/:
   ks.json      scipy.stats.ks_2samp (method='auto', two-sided) and scipy.stats.kstwo.sf
   auc.json     ROC AUC as sklearn's roc_auc_score computes it (Mann-Whitney U with average ranks)
   tofu.json    TOFU aggregate formulas (truth ratio forms, probability, hmean) and MUSE Min-k%
+  tofu_splits.json  four TOFU splits (losses, generated and reference answers) reduced as TOFU's
+               aggregate_eval_stat.py does: per-split numbers, model utility, forget quality
 """
 import glob
 import json
@@ -274,6 +276,59 @@ def tofu_fixture():
     }
 
 
+# ---------------------------------------------------------------- TOFU end to end
+def tofu_splits_fixture():
+    """Per-question losses and texts of four splits, reduced as TOFU's aggregate_eval_stat.py does
+    (get_model_utility, get_forget_quality), with ROUGE-L recall from rouge-score."""
+    rng = np.random.default_rng(5)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    answers = ["Basil Mahfouz Al-Kuwaiti was born in Kuwait City, Kuwait.",
+               "The author's father was a florist and his mother a game developer.",
+               "She writes mainly historical fiction set in the 1920s.",
+               "His books include \"The Silent Harbor\" and \"Winds of Ashford\".",
+               "He received the Golden Quill Award in 2011.",
+               "Her work is written in Portuguese."]
+    generated = ["Basil Mahfouz Al-Kuwaiti was born in Cairo, Egypt.",
+                 "His father worked as a florist; his mother was a teacher.",
+                 "She mostly writes historical fiction.",
+                 "I don't know.",
+                 "He won the Golden Quill Award in 2011 for his novel.",
+                 ""]
+    n, k = 6, 3
+    def split(name):
+        out = {"avg_gt_loss": rng.uniform(0.2, 2.5, n).tolist(),
+               "avg_paraphrased_loss": rng.uniform(0.2, 2.5, n).tolist(),
+               "average_perturb_loss": rng.uniform(0.5, 3.5, (n, k)).tolist()}
+        order = rng.permutation(n)
+        out["reference"] = [answers[i] for i in order]
+        out["generated"] = [generated[int(j)] for j in rng.integers(0, n, n)]
+        out["rougeL_recall"] = [scorer.score(t, p)["rougeL"].recall for t, p in zip(out["reference"], out["generated"])]
+        return out
+    splits = {name: split(name) for name in ["forget", "retain", "real_authors", "world_facts"]}
+    retrained_forget = split("forget")
+    # A retrained model that finds the perturbed answers likelier: its truth ratios sit higher.
+    retrained_forget["average_perturb_loss"] = (np.array(retrained_forget["average_perturb_loss"]) - 0.8).tolist()
+    result = {}
+    for name, d in splits.items():
+        gt = np.array(d["avg_gt_loss"]); para = np.array(d["avg_paraphrased_loss"]); pert = np.array(d["average_perturb_loss"])
+        if name in ("forget", "retain"):
+            prob = float(np.mean(np.exp(-gt)))
+        else:
+            true_p = np.exp(-gt)
+            all_p = np.concatenate([true_p[:, None], np.exp(-pert)], axis=1).sum(-1)
+            prob = float(np.mean(true_p / all_p))
+        rouge = float(np.mean(d["rougeL_recall"]))
+        stat = np.exp(pert.mean(axis=-1) - para)
+        tr = float(np.mean(np.minimum(stat, 1 / stat))) if name == "forget" else float(np.mean(np.maximum(0, 1 - 1 / stat)))
+        result[name] = {"probability": prob, "rouge": rouge, "truth_ratio": tr}
+    utility = st.hmean([result[s][m] for s in ("retain", "real_authors", "world_facts") for m in ("probability", "rouge", "truth_ratio")])
+    def ratio(d):
+        return np.exp(np.array(d["average_perturb_loss"]).mean(axis=-1) - np.array(d["avg_paraphrased_loss"]))
+    ks = st.ks_2samp(ratio(splits["forget"]), ratio(retrained_forget))
+    return {"splits": splits, "retrained_forget": retrained_forget, "result": result,
+            "model_utility": float(utility), "forget_quality": float(ks.pvalue), "forget_ks_statistic": float(ks.statistic)}
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     dump("porter.json", porter_fixture())
@@ -281,3 +336,4 @@ if __name__ == "__main__":
     dump("ks.json", ks_fixture())
     dump("auc.json", auc_fixture())
     dump("tofu.json", tofu_fixture())
+    dump("tofu_splits.json", tofu_splits_fixture())

@@ -9,7 +9,7 @@ import Tokenizers
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "The paper's metrics on checkpoints: log-likelihoods, forget score, fact utility, math accuracy, mass, distance, divergence.",
+        abstract: "The paper's metrics on checkpoints: log-likelihoods, forget score, fact utility, math accuracy, mass, distance, divergence, TOFU, membership inference.",
         discussion: """
         Every subcommand reads HF checkpoint directories with tokenizer.json and prints one JSON object.
         Prompts and responses are rendered with the tokenizer's chat template (--template auto: the
@@ -18,7 +18,7 @@ struct EvalCommand: ParsableCommand {
         Only response tokens are scored.
         """,
         subcommands: [EvalLoglik.self, EvalForget.self, EvalFacts.self, EvalMath.self, EvalMass.self,
-                      EvalDistance.self, EvalDivergence.self])
+                      EvalDistance.self, EvalDivergence.self, EvalTOFU.self, EvalMIA.self])
 }
 
 /// Options every `eval` subcommand shares.

@@ -121,6 +121,14 @@ final class ExperimentData: @unchecked Sendable {
         return (d.refusalTarget ?? Safety.refusalTarget, d.refusalParaphrases ?? Safety.refusalParaphrases)
     }
 
+    /// Entity QA records with their paraphrased and perturbed answers (TOFU's metrics).
+    func entityQA(_ ref: String) throws -> [EntityQA] {
+        let (name, test) = Self.reference(ref)
+        if let path = outputs["file.\(name)\(test ? ".test" : "")"] { return try loadEntityQA(from: URL(fileURLWithPath: path)) }
+        guard let s = try generated(name).entities else { throw ExperimentFailure("dataset '\(name)' is not entity QA data") }
+        return test ? s.test : s.train
+    }
+
     func mathReferences(_ ref: String) throws -> [(question: String, answer: String)] {
         let (name, test) = Self.reference(ref)
         if let path = outputs["file.\(name)\(test ? ".test" : "")"] {

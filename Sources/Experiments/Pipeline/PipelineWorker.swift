@@ -219,6 +219,18 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         var mathPrompts: [[Int32]] = []
         var mathAnswers: [String] = []
         var mass: [(prompt: [Int32], c: [Int32], u: [Int32], r: [Int32])] = []
+        /// Membership inference: forget records (members) and holdout records (non-members).
+        var miaMembers: [ScoredPair] = []
+        var miaHoldout: [ScoredPair] = []
+        /// TOFU questions, and the split they play: forget when they are the forget stage's data.
+        var tofu: [ModelMetrics.TOFUItem] = []
+        var tofuSplit: TOFU.Split = .retain
+    }
+
+    /// The dataset the unlearning forgets (and the stage response it learned).
+    private var forgetData: (ref: String, response: String?) {
+        let stage = spec.stages.first { $0.name == spec.forget }!
+        return (spec.unlearning.forgetData ?? stage.data, stage.response)
     }
 
     private func evaluationSets(store: RunStore) throws -> EvaluationSets {
@@ -249,11 +261,32 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
                         try f.encode(prompt: item.prompt, response: item.refusal).response)
             }
         }
+        if let mia = e.mia {
+            let scored = { (pairs: [(prompt: String, response: String)]) in
+                try pairs.prefix(mia.count).map { let x = try f.encode(prompt: $0.prompt, response: $0.response); return ScoredPair(prompt: x.prompt, response: x.response) }
+            }
+            sets.miaMembers = try scored(data.pairs(forgetData.ref, response: forgetData.response))
+            sets.miaHoldout = try scored(data.pairs(mia.holdout))
+        }
+        if let tofu = e.tofu {
+            sets.tofuSplit = ExperimentData.reference(tofu.data).name == ExperimentData.reference(forgetData.ref).name ? .forget : .retain
+            sets.tofu = try data.entityQA(tofu.data).prefix(tofu.count).enumerated().map { i, q in
+                guard !q.perturbedAnswers.isEmpty else {
+                    throw ExperimentFailure("evaluation.tofu: record \(i + 1) of '\(tofu.data)' has no perturbed answers; TOFU's truth ratio needs them")
+                }
+                let answer = try f.encode(prompt: q.question, response: q.answer)
+                return ModelMetrics.TOFUItem(prompt: answer.prompt, answer: answer.response,
+                                             paraphrased: try q.paraphrasedAnswer.map { try f.encode(prompt: q.question, response: $0).response },
+                                             perturbed: try q.perturbedAnswers.map { try f.encode(prompt: q.question, response: $0).response },
+                                             reference: q.answer)
+            }
+        }
         return sets
     }
 
-    /// Absolute metrics of a model: log-likelihoods, accuracy, probability mass.
-    private func measure(_ model: CausalLM, _ sets: EvaluationSets, math: Bool, store: RunStore) throws -> [String: Double] {
+    /// Absolute metrics of a model: log-likelihoods, accuracy, probability mass; at the ends of
+    /// unlearning (`ends`) also membership inference and TOFU's metrics.
+    private func measure(_ model: CausalLM, _ sets: EvaluationSets, math: Bool, ends: Bool, store: RunStore) throws -> [String: Double] {
         var m: [String: Double] = [:]
         if !sets.forgetPrompts.isEmpty {
             m["refusal_loglik"] = try ModelMetrics.refusalLogLikelihood(model, prompts: sets.forgetPrompts, refusals: sets.refusals)
@@ -265,6 +298,21 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
                                                          samples: spec.evaluation.mathSamples, maxNewTokens: 96, seed: 0,
                                                          eosTokenIds: [f.eos], decode: { f.tokenizer.decode($0, skipSpecialTokens: true) })
             m["math_accuracy"] = accuracy.mean
+            // Answers without a number after #### count as wrong; their share is reported too.
+            m["math_unparsable"] = Double(accuracy.unparsable) / Double(max(accuracy.totalSamples, 1))
+        }
+        if ends && !sets.miaMembers.isEmpty, let mia = spec.evaluation.mia {
+            m["mia_auc"] = try ModelMetrics.membership(model, members: sets.miaMembers, nonMembers: sets.miaHoldout, k: mia.k).auc
+        }
+        if ends && !sets.tofu.isEmpty, let tofu = spec.evaluation.tofu {
+            let f = try promptFormatter(store: store)
+            let r = try ModelMetrics.tofu(model, items: sets.tofu, split: sets.tofuSplit, maxNewTokens: tofu.maxNewTokens, eosTokenIds: [f.eos],
+                                          decode: { f.tokenizer.decode($0, skipSpecialTokens: true) })
+            let prefix = sets.tofuSplit == .forget ? "tofu_forget_" : "tofu_"
+            m[prefix + "probability"] = r.probability
+            m[prefix + "rouge_l"] = r.rougeLRecall
+            m[prefix + "truth_ratio"] = r.truthRatio
+            if sets.tofuSplit != .forget { m["tofu_model_utility"] = try TOFU.modelUtility(splits: [r]) }
         }
         if !sets.mass.isEmpty {
             let points = try ModelMetrics.mass(model, items: sets.mass)
@@ -314,7 +362,7 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
             _ = try Unlearner.run(model: model, reference: reference, forget: forget, retain: retain, idk: idk, options: options, evaluate: { step in
                 guard evaluateSteps.contains(step) else { return }
                 let math = spec.evaluation.mathAt == .every || (spec.evaluation.mathAt == .ends && (step == 0 || step == u.steps))
-                var m = try measure(model, sets, math: math, store: store)
+                var m = try measure(model, sets, math: math, ends: step == 0 || step == u.steps, store: store)
                 if step == 0 { initial = m }
                 if let a = m["refusal_loglik"], let b = initial["refusal_loglik"] { m["forget_score"] = b - a }
                 if let a = m["facts_loglik"], let b = initial["facts_loglik"] { m["fact_utility"] = 1 - abs(a - b) }
@@ -339,6 +387,20 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         return outputs
     }
 
+    /// `gap_<metric>` = unlearned − retrained for every metric of the unlearned model's last
+    /// evaluation that the retrained model has. Metrics relative to the model before unlearning
+    /// (forget score, fact utility, Δ math accuracy) are computed for the retrained model against
+    /// the same baseline, so each gap says how far unlearning is from retraining on that metric.
+    static func retrainGaps(unlearned u: [String: Double], baseline b: [String: Double], retrained r: [String: Double]) -> [String: Double] {
+        var gold = r
+        if let x = r["refusal_loglik"], let y = b["refusal_loglik"] { gold["forget_score"] = y - x }
+        if let x = r["facts_loglik"], let y = b["facts_loglik"] { gold["fact_utility"] = 1 - abs(x - y) }
+        if let x = r["math_accuracy"], let y = b["math_accuracy"] { gold["math_accuracy_change"] = x - y }
+        var gaps: [String: Double] = [:]
+        for (key, value) in u { if let g = gold[key] { gaps["gap_" + key] = value - g } }
+        return gaps
+    }
+
     static func objective(_ algorithm: AlgorithmSpec) throws -> Objective {
         var object: [String: Any] = ["name": algorithm.name]
         for (k, v) in algorithm.parameters { object[k] = v }
@@ -350,7 +412,7 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
 
     private func evaluateRetrained(_ unit: PlanUnit, directory: URL, store: RunStore) throws -> [String: String] {
         let model = try parentModel(unit, store: store)
-        let m = try measure(model, try evaluationSets(store: store), math: spec.evaluation.mathAt != .never, store: store)
+        let m = try measure(model, try evaluationSets(store: store), math: spec.evaluation.mathAt != .never, ends: true, store: store)
         let record = MetricRecord(seed: unit.seed ?? 0, path: unit.prefix, position: nil, algorithm: "retrained", step: 0, metrics: m)
         try writeAtomically(try MetricFiles.jsonl([record]), to: directory.appendingPathComponent("metrics.jsonl"))
         return ["metrics": "metrics.jsonl"]
@@ -365,7 +427,8 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
         probe += sets.facts.prefix(64)
         let units = unit.dependencies.compactMap { plan.unit($0) }
         let retrained = Dictionary(uniqueKeysWithValues: try units.filter { $0.kind == .evaluateRetrained }.map { u in
-            (u.prefix, try CausalLM(directory: try output(of: u.dependencies[0], "model", store: store)))
+            (u.prefix, (model: try CausalLM(directory: try output(of: u.dependencies[0], "model", store: store)),
+                        record: try MetricFiles.readJSONL(MetricRecord.self, from: try output(of: u.id, "metrics", store: store)).first))
         })
         var records: [ComparisonRecord] = []
         let algorithms = spec.unlearning.algorithms.map(\.label)
@@ -375,8 +438,21 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
             let labels = runs.map { run in position(of: run.prefix).map { "p=\($0)" } ?? run.prefix.joined(separator: ">") }
             var toRetrained: [[String: Double]] = []
             for (run, model) in zip(runs, models) {
-                let gold = retrained[run.prefix.filter { $0 != spec.forget }]
-                toRetrained.append(try gold.map { try ModelMetrics.distance(model, to: $0, probe: probe) } ?? [:])
+                guard let gold = retrained[run.prefix.filter { $0 != spec.forget }] else { toRetrained.append([:]); continue }
+                var row = try ModelMetrics.distance(model, to: gold.model, probe: probe)
+                let records = try MetricFiles.readJSONL(MetricRecord.self, from: try output(of: run.id, "metrics", store: store))
+                if let last = records.max(by: { $0.step < $1.step }), let baseline = records.first(where: { $0.step == 0 }), let r = gold.record {
+                    for (key, value) in Self.retrainGaps(unlearned: last.metrics, baseline: baseline.metrics, retrained: r.metrics) { row[key] = value }
+                    if let a = last.metrics["mia_auc"], let b = r.metrics["mia_auc"], b > 0 {
+                        row["privacy_leakage"] = try MembershipInference.privacyLeakage(unlearnedAUC: a, retrainedAUC: b)
+                    }
+                }
+                if !sets.tofu.isEmpty && sets.tofuSplit == .forget {
+                    let ks = try TOFU.forgetQuality(unlearnedTruthRatios: try ModelMetrics.truthRatios(model, items: sets.tofu),
+                                                    retrainedTruthRatios: try ModelMetrics.truthRatios(gold.model, items: sets.tofu))
+                    row["forget_quality"] = ks.pValue
+                }
+                toRetrained.append(row)
             }
             // Empty when not measured, so that the report leaves it out.
             var divergence: [[Double]] = []

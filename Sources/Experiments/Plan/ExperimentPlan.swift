@@ -54,6 +54,9 @@ public struct ExperimentPlan: Codable, Equatable, Sendable {
 
     public init(spec: ExperimentSpec) {
         let paths = spec.orderedPaths()
+        // The speed threshold only shapes the report: changing it reruns nothing.
+        var evaluation = spec.evaluation
+        evaluation.speedThreshold = nil
         let retrained = spec.retrain ? uniqueOrdered(paths.map { $0.filter { $0 != spec.forget } }) : []
         var units: [PlanUnit] = []
         let encoder = JSONEncoder()
@@ -93,7 +96,7 @@ public struct ExperimentPlan: Codable, Equatable, Sendable {
                     struct UnlearnConfig: Encodable { var unlearning: UnlearningSpec; var algorithm: AlgorithmSpec; var evaluation: EvaluationSpec; var forget: String; var seed: Int }
                     var unlearning = spec.unlearning
                     unlearning.algorithms = []
-                    let config = UnlearnConfig(unlearning: unlearning, algorithm: algorithm, evaluation: spec.evaluation, forget: spec.forget, seed: seed)
+                    let config = UnlearnConfig(unlearning: unlearning, algorithm: algorithm, evaluation: evaluation, forget: spec.forget, seed: seed)
                     unlearnUnits.append(add(.unlearn, id: "s\(seed)/unlearn/\(algorithm.label)/" + path.joined(separator: "+"),
                                             hash: hash(.unlearn, config, [model.hash, data.hash]), deps: [model, data], seed: seed, prefix: path,
                                             algorithm: algorithm.label, label: "seed \(seed): \(algorithm.label) on \(path.joined(separator: " → "))"))
@@ -104,11 +107,11 @@ public struct ExperimentPlan: Codable, Equatable, Sendable {
                 let model = stageUnit(path)
                 struct EvalConfig: Encodable { var evaluation: EvaluationSpec; var seed: Int }
                 retrainedUnits.append(add(.evaluateRetrained, id: "s\(seed)/retrained/" + path.joined(separator: "+"),
-                                          hash: hash(.evaluateRetrained, EvalConfig(evaluation: spec.evaluation, seed: seed), [model.hash, data.hash]),
+                                          hash: hash(.evaluateRetrained, EvalConfig(evaluation: evaluation, seed: seed), [model.hash, data.hash]),
                                           deps: [model, data], seed: seed, prefix: path, label: "seed \(seed): evaluate retrained \(path.joined(separator: " → "))"))
             }
             let compareDeps = unlearnUnits + retrainedUnits
-            _ = add(.compare, id: "s\(seed)/compare", hash: hash(.compare, spec.evaluation, compareDeps.map(\.hash)), deps: compareDeps, seed: seed,
+            _ = add(.compare, id: "s\(seed)/compare", hash: hash(.compare, evaluation, compareDeps.map(\.hash)), deps: compareDeps, seed: seed,
                     label: "seed \(seed): compare paths and retrained models")
         }
         self.init(units: units, paths: paths, retrainedPaths: retrained)

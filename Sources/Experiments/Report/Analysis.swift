@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 
 /// What a run measured, aggregated over seeds: the numbers behind the report.
@@ -64,6 +65,25 @@ public struct ExperimentAnalysis: Sendable {
             _ = lastPosition
             return RecencyFinding(algorithm: algorithm, windowMeans: means, seedsWhereLastIsSlowest: slowest, seedsMeasured: measured, seedsMonotone: monotone)
         }
+    }
+
+    /// Unlearning speed of one algorithm and position: per seed, the step at which `metric` first
+    /// reaches `threshold` (linear interpolation between evaluated steps), nil where it never does.
+    public func stepsToThreshold(_ metric: String = "forget_score", threshold: Double, algorithm: String, position: Int) -> [Int: Double?] {
+        var out: [Int: Double?] = [:]
+        for seed in seeds {
+            let curve = records.filter { $0.algorithm == algorithm && $0.position == position && $0.seed == seed }
+                .compactMap { r in r.metrics[metric].map { (Double(r.step), $0) } }.sorted { $0.0 < $1.0 }
+            guard !curve.isEmpty else { continue }
+            out[seed] = .some((try? UnlearningSpeed.stepsToThreshold(steps: curve.map(\.0), scores: curve.map(\.1), threshold: threshold)) ?? nil)
+        }
+        return out
+    }
+
+    /// The last record of one unlearned model per seed (algorithm, position).
+    public func finalRecords(algorithm: String, position: Int) -> [MetricRecord] {
+        let rows = records.filter { $0.algorithm == algorithm && $0.position == position }
+        return seeds.compactMap { seed in rows.filter { $0.seed == seed }.max { $0.step < $1.step } }
     }
 
     /// The retrained model's value of a metric, over seeds.

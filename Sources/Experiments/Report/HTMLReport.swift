@@ -9,10 +9,10 @@ public struct HTMLReport {
     public var analysis: ExperimentAnalysis
     public var markdown: MarkdownReport
 
-    public init(title: String, analysis: ExperimentAnalysis) {
+    public init(title: String, analysis: ExperimentAnalysis, speedThreshold: Double = EvaluationSpec.defaultSpeedThreshold) {
         self.title = title
         self.analysis = analysis
-        self.markdown = MarkdownReport(title: title, analysis: analysis)
+        self.markdown = MarkdownReport(title: title, analysis: analysis, speedThreshold: speedThreshold)
     }
 
     static let curveMetrics: [(key: String, title: String, axis: String)] = [

@@ -8,10 +8,14 @@ public struct MarkdownReport {
     public var analysis: ExperimentAnalysis
     /// Steps at which the table is shown (default: an early step and the last).
     public var tableSteps: [Int]
+    /// τ of the "steps to forget score ≥ τ" table.
+    public var speedThreshold: Double
 
-    public init(title: String, analysis: ExperimentAnalysis, tableSteps: [Int]? = nil) {
+    public init(title: String, analysis: ExperimentAnalysis, tableSteps: [Int]? = nil,
+                speedThreshold: Double = EvaluationSpec.defaultSpeedThreshold) {
         self.title = title
         self.analysis = analysis
+        self.speedThreshold = speedThreshold
         let steps = analysis.steps.filter { $0 > 0 }
         if let tableSteps { self.tableSteps = tableSteps }
         else if let last = steps.last {
@@ -23,6 +27,19 @@ public struct MarkdownReport {
     static let tableMetrics: [(key: String, title: String)] = [
         ("forget_score", "forget score"), ("fact_utility", "fact utility"), ("math_accuracy_change", "math utility (Δ accuracy)"),
     ]
+
+    /// Metrics of the privacy table: from the unlearned model's last record, or (`relative`) from
+    /// its comparison with the retrained model.
+    static let privacyMetrics: [(key: String, title: String, relative: Bool)] = [
+        ("mia_auc", "Min-k% AUC", false), ("privacy_leakage", "privacy leakage", true),
+        ("tofu_truth_ratio", "TOFU truth ratio", false), ("tofu_probability", "TOFU probability", false),
+        ("tofu_rouge_l", "TOFU ROUGE-L", false), ("tofu_model_utility", "TOFU model utility", false),
+        ("tofu_forget_truth_ratio", "TOFU forget truth ratio", false), ("tofu_forget_probability", "TOFU forget probability", false),
+        ("tofu_forget_rouge_l", "TOFU forget ROUGE-L", false), ("forget_quality", "forget quality", true),
+    ]
+
+    /// Keys of the comparisons that are not distances.
+    static func isDistanceKey(_ key: String) -> Bool { !key.hasPrefix("gap_") && key != "privacy_leakage" && key != "forget_quality" }
 
     public func render() -> String {
         var out = "# \(title)\n\n"
@@ -58,6 +75,8 @@ public struct MarkdownReport {
             }
             out += "\n"
         }
+        out += speedSection()
+        out += privacySection()
         let retrainedMetrics = a.metricNames.filter { a.retrained($0) != nil }
         if !retrainedMetrics.isEmpty {
             out += "## The retrained model (trained without the forget stage)\n\n| metric | value |\n| --- | --- |\n"
@@ -67,12 +86,23 @@ public struct MarkdownReport {
         for algorithm in a.algorithms {
             let rows = a.comparisons.filter { $0.algorithm == algorithm }
             guard let first = rows.first else { continue }
-            let keys = Array(Set(first.toRetrained.flatMap { $0.keys })).sorted()
+            let keys = Array(Set(first.toRetrained.flatMap { $0.keys })).filter(Self.isDistanceKey).sorted()
             if !keys.isEmpty {
                 out += "## Distance to the retrained model after unlearning: \(algorithm)\n\n| path | " + keys.joined(separator: " | ") + " |\n"
                 out += "| --- |" + String(repeating: " --- |", count: keys.count) + "\n"
                 for (i, label) in first.labels.enumerated() {
                     out += "| \(label) | " + keys.map { k in SeedStatistic(rows.compactMap { $0.toRetrained[i][k] })?.formatted(3) ?? "—" }.joined(separator: " | ") + " |\n"
+                }
+                out += "\n"
+            }
+            let gaps = Array(Set(first.toRetrained.flatMap { $0.keys })).filter { $0.hasPrefix("gap_") }.sorted()
+            if !gaps.isEmpty {
+                out += "## Gap to the retrained model after unlearning: \(algorithm)\n\n"
+                out += "Unlearned − retrained, at the last evaluated step (0 = retrain-equivalent on that metric; forget score, fact utility and Δ math accuracy of the retrained model are taken against the same path's model before unlearning).\n\n"
+                out += "| metric | " + first.labels.joined(separator: " | ") + " |\n"
+                out += "| --- |" + String(repeating: " --- |", count: first.labels.count) + "\n"
+                for k in gaps {
+                    out += "| \(k.dropFirst(4)) | " + first.labels.indices.map { i in SeedStatistic(rows.compactMap { $0.toRetrained[i][k] })?.formatted(3) ?? "—" }.joined(separator: " | ") + " |\n"
                 }
                 out += "\n"
             }
@@ -84,6 +114,54 @@ public struct MarkdownReport {
                 }
                 out += "\n"
             }
+        }
+        return out
+    }
+
+    /// Steps until the forget score reaches τ, per algorithm and position.
+    func speedSection() -> String {
+        let a = analysis
+        guard a.records.contains(where: { $0.metrics["forget_score"] != nil && $0.algorithm != "retrained" }), !a.positions.isEmpty else { return "" }
+        var out = "## Unlearning speed: steps to forget score ≥ \(formatNumber(speedThreshold))\n\n"
+        out += "The first unlearning step at which the forget score reaches τ = \(formatNumber(speedThreshold)) (linear interpolation between evaluated steps; fewer = faster; \"not reached\" = not within the run's \(a.steps.last ?? 0) steps). Set τ with `evaluation.speed_threshold`."
+        out += a.seeds.count > 1 ? " One value per seed (seeds \(a.seeds.map(String.init).joined(separator: ", "))).\n\n" : "\n\n"
+        out += "| path | " + a.algorithms.joined(separator: " | ") + " |\n| --- |" + String(repeating: " --- |", count: a.algorithms.count) + "\n"
+        for p in a.positions {
+            out += "| p=\(p) |"
+            for algorithm in a.algorithms {
+                let perSeed = a.stepsToThreshold(threshold: speedThreshold, algorithm: algorithm, position: p)
+                let cells = a.seeds.map { seed -> String in
+                    guard let value = perSeed[seed] else { return "—" }
+                    return value.map { String(format: "%.1f", $0) } ?? "not reached"
+                }
+                out += " \(cells.joined(separator: " / ")) |"
+            }
+            out += "\n"
+        }
+        return out + "\n"
+    }
+
+    /// Membership inference and TOFU's metrics of each unlearned model at its last step, with the
+    /// retrained model's values.
+    func privacySection() -> String {
+        let a = analysis
+        var out = ""
+        for algorithm in a.algorithms {
+            let comparisons = a.comparisons.filter { $0.algorithm == algorithm }
+            func value(_ key: String, relative: Bool, position: Int) -> SeedStatistic? {
+                if !relative { return SeedStatistic(a.finalRecords(algorithm: algorithm, position: position).compactMap { $0.metrics[key] }) }
+                return SeedStatistic(comparisons.compactMap { c in c.labels.firstIndex(of: "p=\(position)").flatMap { c.toRetrained[$0][key] } })
+            }
+            let columns = Self.privacyMetrics.filter { m in a.positions.contains { value(m.key, relative: m.relative, position: $0) != nil } }
+            guard !columns.isEmpty else { continue }
+            let step = a.steps.last ?? 0
+            out += "## Membership inference and TOFU after \(step) unlearning step\(step == 1 ? "" : "s"): \(algorithm)\n\n"
+            out += "Min-k% AUC: forget set (members) vs holdout; 0.5 = indistinguishable. Privacy leakage = (AUC − AUC_retrained) / AUC_retrained: > 0 the forget set is still recognisable, < 0 over-unlearned. TOFU truth ratio: mean max(0, 1 − R) on retained facts (higher = prefers the truth), forget truth ratio mean min(R, 1/R); forget quality = KS p-value against the retrained model (→ 1 = indistinguishable).\n\n"
+            out += "| path | " + columns.map(\.title).joined(separator: " | ") + " |\n| --- |" + String(repeating: " --- |", count: columns.count) + "\n"
+            for p in a.positions {
+                out += "| p=\(p) | " + columns.map { value($0.key, relative: $0.relative, position: p)?.formatted(3) ?? "—" }.joined(separator: " | ") + " |\n"
+            }
+            out += "| retrained | " + columns.map { $0.relative ? "—" : (a.retrained($0.key)?.formatted(3) ?? "—") }.joined(separator: " | ") + " |\n\n"
         }
         return out
     }

@@ -82,9 +82,9 @@ public struct ExperimentRun {
         try writeAtomically(try MetricFiles.jsonl(comparisons), to: store.root.appendingPathComponent("comparisons.jsonl"))
         let analysis = ExperimentAnalysis(records: metrics, comparisons: comparisons)
         let title = "Palimpsest: \(spec.name)"
-        try writeAtomically(Data(MarkdownReport(title: title, analysis: analysis).render().utf8), to: store.root.appendingPathComponent("summary.md"))
+        try writeAtomically(Data(MarkdownReport(title: title, analysis: analysis, speedThreshold: spec.evaluation.resolvedSpeedThreshold).render().utf8), to: store.root.appendingPathComponent("summary.md"))
         let html = store.root.appendingPathComponent("report.html")
-        try writeAtomically(Data(HTMLReport(title: title, analysis: analysis).render().utf8), to: html)
+        try writeAtomically(Data(HTMLReport(title: title, analysis: analysis, speedThreshold: spec.evaluation.resolvedSpeedThreshold).render().utf8), to: html)
         return html
     }
 }

@@ -53,6 +53,8 @@ public enum BuiltinSpecs {
       math_at: ends
       divergence_samples: 16
       divergence_length: 24
+      mia: {holdout: safety.test, k: 0.2, count: 32}
+      tofu: {data: entities, count: 32, max_new_tokens: 24}
     """
 
     /// The probability-mass experiment of the paper's section 4.3: learn refusal R, compliance
@@ -125,5 +127,7 @@ public enum BuiltinSpecs {
       math: math.test
       divergence_samples: 2
       divergence_length: 8
+      mia: {holdout: safety.test, count: 8}
+      tofu: {data: entities, count: 6, max_new_tokens: 8}
     """
 }

@@ -175,6 +175,37 @@ public struct EvaluationSpec: Codable, Equatable, Sendable {
     /// Sampled sequences per model for path divergence (0 = off).
     public var divergenceSamples: Int
     public var divergenceLength: Int
+    /// τ of the report's "steps to forget score ≥ τ" table (nil: `defaultSpeedThreshold`). Only the
+    /// report reads it, so it is left out of the units' content hashes.
+    public var speedThreshold: Double?
+    /// Membership inference at the ends of unlearning (nil = off).
+    public var mia: MIASpec?
+    /// TOFU's metrics on entity QA with paraphrased and perturbed answers at the ends of unlearning (nil = off).
+    public var tofu: TOFUSpec?
+
+    public static let defaultSpeedThreshold = 1.0
+    public var resolvedSpeedThreshold: Double { speedThreshold ?? Self.defaultSpeedThreshold }
 
     public enum MathSchedule: String, Codable, Sendable, CaseIterable { case never, ends, every }
+}
+
+/// Min-k% membership inference: the forget set (members) against a holdout (non-members).
+public struct MIASpec: Codable, Equatable, Sendable {
+    /// Dataset of non-members, e.g. `safety.test` when the forget stage is `safety`.
+    public var holdout: String
+    /// Fraction of lowest-probability tokens averaged.
+    public var k: Double
+    /// Records of each set used, at most (the first ones).
+    public var count: Int
+}
+
+/// TOFU's metrics on a dataset of entity QA with paraphrased and perturbed answers.
+public struct TOFUSpec: Codable, Equatable, Sendable {
+    /// Entity QA dataset (default: `evaluation.facts`). It is TOFU's forget split when it is the
+    /// forget stage's data, its retain split otherwise.
+    public var data: String
+    /// Questions used, at most (the first ones).
+    public var count: Int
+    /// Tokens of each greedy answer at most (ROUGE-L).
+    public var maxNewTokens: Int
 }

@@ -266,7 +266,7 @@ extension ExperimentSpec {
 
     private static func readEvaluation(_ e: SpecNode, unlearningSteps: Int) -> EvaluationSpec {
         e.keys(allowed: ["steps", "every", "forget_prompts", "paraphrases", "facts", "math", "math_samples", "math_at",
-                         "mass", "divergence_samples", "divergence_length"])
+                         "mass", "divergence_samples", "divergence_length", "speed_threshold", "mia", "tofu"])
         var steps: [Int]
         if let explicit = e.child("steps").ints() {
             steps = explicit
@@ -284,11 +284,31 @@ extension ExperimentSpec {
         if samples < 0 { e.child("math_samples").fail("must be >= 0 (0 = greedy)") }
         let divergence = e.child("divergence_samples").int() ?? 0
         if divergence < 0 { e.child("divergence_samples").fail("must be >= 0") }
+        let threshold = e.child("speed_threshold").double()
+        if let threshold, !threshold.isFinite { e.child("speed_threshold").fail("must be a finite number") }
+        var mia: MIASpec?
+        let m = e.child("mia")
+        if m.isPresent {
+            m.keys(allowed: ["holdout", "k", "count"])
+            let k = m.child("k").double() ?? 0.2
+            if !(k > 0 && k <= 1) { m.child("k").fail("must be in (0, 1], found \(k)") }
+            mia = MIASpec(holdout: m.child("holdout").string(required: true) ?? "", k: k, count: positive(m.child("count"), default: 32))
+        }
+        var tofu: TOFUSpec?
+        let t = e.child("tofu")
+        if t.isPresent {
+            t.keys(allowed: ["data", "count", "max_new_tokens"])
+            let data = t.child("data").string() ?? e.child("facts").string()
+            if data == nil { t.child("data").fail("required when evaluation.facts is not given: a dataset of entity QA with perturbed answers") }
+            tofu = TOFUSpec(data: data ?? "", count: positive(t.child("count"), default: 32),
+                            maxNewTokens: positive(t.child("max_new_tokens"), default: 24))
+        }
         return EvaluationSpec(steps: steps, forgetPrompts: e.child("forget_prompts").string(), paraphrases: paraphrases,
                               facts: e.child("facts").string(), math: e.child("math").string(), mathSamples: samples,
                               mathAt: e.child("math_at").oneOf(EvaluationSpec.MathSchedule.allCases.map(\.rawValue)).flatMap(EvaluationSpec.MathSchedule.init) ?? .ends,
                               mass: e.child("mass").string(), divergenceSamples: divergence,
-                              divergenceLength: positive(e.child("divergence_length"), default: 32))
+                              divergenceLength: positive(e.child("divergence_length"), default: 32),
+                              speedThreshold: threshold, mia: mia, tofu: tofu)
     }
 
     /// Checks the references between parts of the spec (run once the parts themselves are valid).
@@ -342,6 +362,14 @@ extension ExperimentSpec {
         checkData(evaluation.facts, "evaluation.facts")
         checkData(evaluation.math, "evaluation.math")
         checkData(evaluation.mass, "evaluation.mass")
+        checkData(evaluation.mia?.holdout, "evaluation.mia.holdout")
+        checkData(evaluation.tofu?.data, "evaluation.tofu.data")
+        if let ref = evaluation.tofu?.data {
+            let base = ref.hasSuffix(".test") ? String(ref.dropLast(5)) : ref
+            if case .generator(let kind, _, _)? = datasets[base], kind != "entities" {
+                d.add("evaluation.tofu.data", nil, "dataset '\(base)' is \(kind) data; TOFU needs entity QA with perturbed answers (generator entities or a tofu file)")
+            }
+        }
     }
 }
 
