@@ -49,6 +49,9 @@ struct AttentionConfig {
     var scale: Float
     /// Per-batch-row count of leading keys to ignore (left padding), or empty.
     var leftPadding: [Int]
+    /// Lengths of packed sequences stored one after another (`batch` of them, queries = keys,
+    /// no offset), or empty for a uniform `[B, T, ...]` batch.
+    var sequenceLengths: [Int] = []
 }
 
 /// Layout of a RoPE call (saved for backward).

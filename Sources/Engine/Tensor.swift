@@ -7,15 +7,95 @@ public final class TensorStorage: @unchecked Sendable {
     /// Number of Float elements.
     public let count: Int
 
+    /// Bytes actually allocated (a `StoragePool` size class), 0 when not pooled.
+    private let pooledBytes: Int
+
     init(count: Int, zeroed: Bool) {
         check(count > 0, "TensorStorage: count must be > 0, got \(count)")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+        let (raw, bytes) = StoragePool.take(bytes: count * MemoryLayout<Float>.stride)
         base = raw.bindMemory(to: Float.self, capacity: count)
         self.count = count
+        pooledBytes = bytes
         if zeroed { base.initialize(repeating: 0, count: count) }
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit { StoragePool.give(UnsafeMutableRawPointer(base), bytes: pooledBytes) }
+}
+
+/// Recycles large tensor buffers by size class.
+///
+/// A training step allocates the same activation and gradient sizes every step; without reuse
+/// each large buffer is a fresh `mmap` whose pages the kernel faults in and zeroes on first touch
+/// (a fifth of a small model's step). Freed buffers wait here for the next request of their size
+/// class. The pool never holds more than what keeps the process's footprint (live + cached) within
+/// its high-water mark of live bytes plus a small slack, so peak memory stays what the work needs.
+enum StoragePool {
+    /// Buffers below this size come from malloc directly (its own bins recycle them cheaply).
+    static let minBytes = 1 << 14
+    /// Footprint allowed above the live high-water mark: max(this, high-water / 8).
+    static let minSlack = 64 << 20
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    nonisolated(unsafe) private static var cached = 0
+    nonisolated(unsafe) private static var live = 0
+    nonisolated(unsafe) private static var highWater = 0
+
+    /// Four classes per power of two (at most 19% rounding), aligned to 4 KiB pages.
+    static func sizeClass(_ bytes: Int) -> Int {
+        let pow2 = Int.bitWidth - (bytes - 1).leadingZeroBitCount  // bytes <= 1 << pow2
+        let step = Swift.max(4096, 1 << Swift.max(0, pow2 - 3))
+        return (bytes + step - 1) / step * step
+    }
+
+    /// A 64-byte aligned buffer of at least `bytes`, and the size to give back (0: not pooled).
+    static func take(bytes: Int) -> (UnsafeMutableRawPointer, Int) {
+        if bytes < minBytes { return (UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64), 0) }
+        let size = sizeClass(bytes)
+        lock.lock()
+        live += size
+        highWater = Swift.max(highWater, live)
+        if var list = free[size], let p = list.popLast() {
+            free[size] = list.isEmpty ? nil : list
+            cached -= size
+            lock.unlock()
+            return (p, size)
+        }
+        // A miss: make room by releasing cached buffers of other sizes.
+        var released: [UnsafeMutableRawPointer] = []
+        let limit = highWater + Swift.max(minSlack, highWater / 8)
+        while live + cached > limit, let (key, list) = free.first {
+            released.append(list[list.count - 1])
+            cached -= key
+            free[key] = list.count == 1 ? nil : Array(list.dropLast())
+        }
+        lock.unlock()
+        for p in released { p.deallocate() }
+        return (UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64), size)
+    }
+
+    static func give(_ p: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes == 0 { p.deallocate(); return }
+        lock.lock()
+        live -= bytes
+        let keep = live + cached + bytes <= highWater + Swift.max(minSlack, highWater / 8)
+        if keep {
+            free[bytes, default: []].append(p)
+            cached += bytes
+        }
+        lock.unlock()
+        if !keep { p.deallocate() }
+    }
+
+    /// Releases every cached buffer (e.g. before measuring memory).
+    static func drain() {
+        lock.lock()
+        let all = free.values.flatMap { $0 }
+        free = [:]
+        cached = 0
+        lock.unlock()
+        for p in all { p.deallocate() }
+    }
 }
 
 /// A row-major, contiguous Float32 tensor over reference-counted storage.

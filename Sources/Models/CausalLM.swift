@@ -43,7 +43,9 @@ public final class Attention {
         let k = rope(kProj(x), heads: kvHeads, headDim: headDim, table: context.rope)
         let v = vProj(x)
         let attended: Tensor
-        if let cache = context.cache {
+        if let lengths = context.sequenceLengths {
+            attended = packedCausalAttention(q, k, v, heads: heads, kvHeads: kvHeads, headDim: headDim, sequenceLengths: lengths)
+        } else if let cache = context.cache {
             let (keys, values) = cache.append(layer: layer, keys: k, values: v, at: context.offset)
             attended = causalAttention(q, keys, values, heads: heads, kvHeads: kvHeads, headDim: headDim,
                                        queryOffset: context.offset, leftPadding: context.leftPadding)
@@ -98,6 +100,8 @@ struct ForwardContext {
     let offset: Int
     let leftPadding: [Int]?
     let cache: KVCache?
+    /// Packed sequences (one `[1, N, ...]` row holding them one after another), or nil.
+    var sequenceLengths: [Int]? = nil
 }
 
 /// Keys and values of past tokens, one preallocated `[B, capacity, kvHeads·headDim]` buffer per
@@ -312,7 +316,8 @@ public final class CausalLM {
         hiddenStates(ids, batch: batch, length: length, leftPadding: cache?.leftPadding, cache: cache)
     }
 
-    func hiddenStates(_ ids: [Int32], batch: Int, length: Int, leftPadding: [Int]?, cache: KVCache?) -> Tensor {
+    func hiddenStates(_ ids: [Int32], batch: Int, length: Int, leftPadding: [Int]?, cache: KVCache?,
+                      sequenceLengths: [Int]? = nil) -> Tensor {
         precondition(batch > 0 && length > 0 && ids.count == batch * length,
                      "CausalLM: \(ids.count) ids for batch \(batch) × length \(length)")
         if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
@@ -325,7 +330,12 @@ public final class CausalLM {
         }
         // Left-padded rows start their positions at their first real token.
         let table: RoPETable
-        if let leftPadding {
+        if let sequenceLengths {
+            precondition(batch == 1 && cache == nil && leftPadding == nil && sequenceLengths.reduce(0, +) == length,
+                         "CausalLM: packed sequences \(sequenceLengths) must fill one row of \(length) tokens without cache or padding")
+            let p = sequenceLengths.flatMap { 0..<$0 }
+            table = RoPETable(invFreq: ropeInverseFrequencies, positions: p, batch: 1, length: length)
+        } else if let leftPadding {
             precondition(leftPadding.count == batch, "CausalLM: leftPadding has \(leftPadding.count) entries for batch \(batch)")
             var p = [Int](repeating: 0, count: batch * length)
             for b in 0..<batch {
@@ -335,7 +345,8 @@ public final class CausalLM {
         } else {
             table = RoPETable(invFreq: ropeInverseFrequencies, offset: offset, length: length)
         }
-        let context = ForwardContext(rope: table, offset: offset, leftPadding: leftPadding, cache: cache)
+        let context = ForwardContext(rope: table, offset: offset, leftPadding: leftPadding, cache: cache,
+                                     sequenceLengths: sequenceLengths)
         var x = embedding(embedTokens, ids: ids, shape: [batch, length])
         for (i, layer) in layers.enumerated() { x = layer(x, context: context, layer: i) }
         cache?.length += length
@@ -370,11 +381,12 @@ public final class CausalLM {
     /// from `labels` (shifted inside). NaN when every label is ignored, as PyTorch.
     ///
     /// Only positions with a target go through `lm_head`, so prompt tokens, padding and the
-    /// last position cost nothing there (with a large vocabulary, most of the logits' memory).
+    /// last position cost nothing there (with a large vocabulary, most of the logits' memory),
+    /// and positions after a row's last target are not computed at all (see `targetHiddenStates`).
     public func loss(_ ids: [Int32], labels: [Int32], batch: Int, length: Int) -> Tensor {
         let targets = Self.shiftedTargets(labels, batch: batch, length: length)
-        let hidden = hiddenStates(ids, batch: batch, length: length, leftPadding: nil, cache: nil)
-        guard let (rows, kept, _) = Self.selectTargetRows(hidden, targets) else {
+        guard let (rows, kept) = targetHiddenStates(ids, targets: targets, batch: batch, length: length) else {
+            let hidden = hiddenStates(ids, batch: batch, length: length, leftPadding: nil, cache: nil)
             return crossEntropy(linear(hidden, weight: lmHead), targets: targets)
         }
         return crossEntropy(linear(rows, weight: lmHead), targets: kept)
@@ -385,15 +397,15 @@ public final class CausalLM {
     /// positions with a target go through `lm_head`.
     public func tokenLogProbs(_ ids: [Int32], labels: [Int32], batch: Int, length: Int) -> Tensor {
         let targets = Self.shiftedTargets(labels, batch: batch, length: length)
-        let hidden = hiddenStates(ids, batch: batch, length: length, leftPadding: nil, cache: nil)
-        guard let (rows, kept, runs) = Self.selectTargetRows(hidden, targets) else {
+        guard let (rows, kept) = targetHiddenStates(ids, targets: targets, batch: batch, length: length) else {
+            let hidden = hiddenStates(ids, batch: batch, length: length, leftPadding: nil, cache: nil)
             return logSoftmaxGather(linear(hidden, weight: lmHead), targets: targets)
         }
         let lp = logSoftmaxGather(linear(rows, weight: lmHead), targets: kept)  // [n]
         // Scatter back: the kept runs in order, zeros (constants) in the gaps.
         var pieces: [Tensor] = []
         var cursor = 0, used = 0
-        for run in runs {
+        for run in Self.targetRuns(targets) {
             if run.lowerBound > cursor { pieces.append(Tensor(zeros: [run.lowerBound - cursor])) }
             pieces.append(lp.rows(used..<(used + run.count)))
             used += run.count
@@ -403,10 +415,47 @@ public final class CausalLM {
         return (pieces.count == 1 ? pieces[0] : concat(pieces, axis: 0)).reshaped([batch, length])
     }
 
-    /// The rows of `hidden: [B, T, D]` whose target is not -100, as `[n, D]`, with their targets
-    /// and the runs of flat positions they came from; nil when every row or no row has a target
-    /// (then the full tensor is as cheap).
-    static func selectTargetRows(_ hidden: Tensor, _ targets: [Int32]) -> (Tensor, [Int32], [Range<Int>])? {
+    /// The final hidden states `[n, D]` of the positions whose target is not -100, with those
+    /// targets, in row-major order; nil when there is no target at all.
+    ///
+    /// Under causal attention a position never influences earlier ones, so each row is computed
+    /// only up to its last target. When that trims more than an eighth of the batch (right
+    /// padding, unscored tails), the rows' needed prefixes run packed one after another without
+    /// padding (`packedCausalAttention`); the kept positions get the same values either way.
+    func targetHiddenStates(_ ids: [Int32], targets: [Int32], batch: Int, length: Int) -> (Tensor, [Int32])? {
+        precondition(batch > 0 && length > 0 && ids.count == batch * length && targets.count == ids.count,
+                     "CausalLM: \(ids.count) ids and \(targets.count) targets for batch \(batch) × length \(length)")
+        var needed = [Int](repeating: 0, count: batch)
+        for b in 0..<batch {
+            var t = length - 1
+            while t >= 0, targets[b * length + t] == -100 { t -= 1 }
+            needed[b] = t + 1
+        }
+        let total = needed.reduce(0, +)
+        if total == 0 { return nil }
+        let d = config.hiddenSize
+        let hidden: Tensor, rowTargets: [Int32]
+        if total * 8 <= batch * length * 7 {
+            var packedIds: [Int32] = [], packedTargets: [Int32] = [], lengths: [Int] = []
+            packedIds.reserveCapacity(total)
+            packedTargets.reserveCapacity(total)
+            for b in 0..<batch where needed[b] > 0 {
+                packedIds.append(contentsOf: ids[(b * length)..<(b * length + needed[b])])
+                packedTargets.append(contentsOf: targets[(b * length)..<(b * length + needed[b])])
+                lengths.append(needed[b])
+            }
+            hidden = hiddenStates(packedIds, batch: 1, length: total, leftPadding: nil, cache: nil, sequenceLengths: lengths)
+                .reshaped([total, d])
+            rowTargets = packedTargets
+        } else {
+            hidden = hiddenStates(ids, batch: batch, length: length, leftPadding: nil, cache: nil).reshaped([batch * length, d])
+            rowTargets = targets
+        }
+        return Self.selectTargetRows(hidden, rowTargets) ?? (hidden, rowTargets)
+    }
+
+    /// Runs of consecutive flat positions whose target is not -100.
+    static func targetRuns(_ targets: [Int32]) -> [Range<Int>] {
         var runs: [Range<Int>] = []
         var i = 0
         while i < targets.count {
@@ -415,10 +464,17 @@ public final class CausalLM {
             while i < targets.count, targets[i] != -100 { i += 1 }
             runs.append(start..<i)
         }
+        return runs
+    }
+
+    /// The rows of `hidden: [rows, D]` whose target is not -100, as `[n, D]`, with their targets;
+    /// nil when every row or no row has a target (then the full tensor is as cheap).
+    static func selectTargetRows(_ hidden: Tensor, _ targets: [Int32]) -> (Tensor, [Int32])? {
+        let runs = targetRuns(targets)
         let kept = targets.filter { $0 != -100 }
         if kept.isEmpty || kept.count == targets.count { return nil }
         let flat = hidden.reshaped([targets.count, hidden.shape[hidden.shape.count - 1]])
         let pieces = runs.map { flat.rows($0) }
-        return (pieces.count == 1 ? pieces[0] : concat(pieces, axis: 0), kept, runs)
+        return (pieces.count == 1 ? pieces[0] : concat(pieces, axis: 0), kept)
     }
 }

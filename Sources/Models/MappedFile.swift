@@ -42,6 +42,17 @@ final class MappedFile: @unchecked Sendable {
         if let base { munmap(base, count) }
     }
 
+    /// Tells the kernel the pages wholly inside `range` are no longer needed by this process: they
+    /// leave its resident set (the page cache may keep them). Loading converts each tensor into its
+    /// own buffer once, so without this a checkpoint would count twice towards peak memory.
+    func dropPages(_ range: Range<Int>) {
+        guard let base, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound + page - 1) / page * page
+        let end = range.upperBound / page * page
+        if end > start { _ = madvise(base + start, end - start, Int32(MADV_DONTNEED)) }
+    }
+
     /// The bytes in `range`; valid while `self` is alive.
     func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "MappedFile: range \(range) outside 0..<\(count)")

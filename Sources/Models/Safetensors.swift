@@ -201,6 +201,7 @@ public struct SafetensorsFile: Sendable {
         file.withBytes(e.byteRange) { src in
             DTypeConversion.toFloat(src, dtype: e.dtype, into: destination)
         }
+        file.dropPages(e.byteRange)
     }
 
     /// The raw bytes of a tensor, for callers that handle other dtypes themselves.

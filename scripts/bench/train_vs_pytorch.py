@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Training speed of Palimpsest next to PyTorch + transformers on the same model and batch.
+"""Training and forward speed of Palimpsest next to PyTorch + transformers on the same model and batch.
 
     train_vs_pytorch.py [--preset tiny] [--steps 5] [--rounds 2] [--threads 2] [--palimpsest PATH]
 
-Runs `palimpsest bench train --json` and an equivalent HF LlamaForCausalLM + AdamW loop in
+Runs `palimpsest bench train --json` (a training phase, then a no-grad forward phase) and an
+equivalent HF LlamaForCausalLM loop (AdamW with fused=True, then forward under torch.no_grad) in
 separate processes, interleaved round by round (the machine is noisy: compare only side by side),
-and prints tokens/s, GFLOP/s (6N + 12·L·S·d per token) and peak RSS of each, plus the ratio.
+and prints tokens/s, GFLOP/s (6N + 12·L·S·d per token for training, a third for forward) and
+peak RSS of each, plus the ratios (median over rounds of the per-round ratio).
 Never run it next to another heavy job.
 """
 import argparse
@@ -39,7 +41,7 @@ def torch_worker(preset, steps, threads, batch, seq):
     torch.manual_seed(1)
     model = LlamaForCausalLM(config).float()
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.01, eps=1e-8)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.01, eps=1e-8, fused=True)
     g = torch.Generator().manual_seed(2)
     times = []
     loss = None
@@ -54,13 +56,28 @@ def torch_worker(preset, steps, threads, batch, seq):
         if step > 0:
             times.append(t1 - t0)
     n = sum(p.numel() for p in model.parameters()) - v * d
-    tok_s = b * s * steps / sum(times)
     flops = 6 * n + 12 * layers * s * d
-    print(json.dumps({"preset": preset, "batch": b, "seq": s, "steps": steps, "threads": threads,
-                      "tokens_per_s": round(tok_s, 1), "gflops": round(tok_s * flops / 1e9, 2),
-                      "median_step_s": round(sorted(times)[len(times) // 2], 4),
-                      "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                      "last_loss": round(float(loss), 4)}))
+
+    def report(phase, times, flops, loss):
+        tok_s = b * s * steps / sum(times)
+        print(json.dumps({"preset": preset, "phase": phase, "batch": b, "seq": s, "steps": steps, "threads": threads,
+                          "tokens_per_s": round(tok_s, 1), "gflops": round(tok_s * flops / 1e9, 2),
+                          "median_step_s": round(sorted(times)[len(times) // 2], 4),
+                          "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                          "last_loss": round(float(loss), 4)}))
+
+    report("train", times, flops, loss)
+    g = torch.Generator().manual_seed(3)
+    times = []
+    with torch.no_grad():
+        for step in range(steps + 1):
+            ids = torch.randint(0, v, (b, s), generator=g)
+            t0 = time.perf_counter()
+            loss = model(input_ids=ids, labels=ids).loss
+            t1 = time.perf_counter()
+            if step > 0:
+                times.append(t1 - t0)
+    report("forward", times, flops / 3, loss)
 
 
 def main():
@@ -89,14 +106,26 @@ def main():
                          "--steps", str(a.steps), "--threads", str(a.threads)] + extra),
         ]:
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            result = json.loads(out.strip().splitlines()[-1])
-            result["engine"], result["round"] = name, r
-            rows.append(result)
-            print(f"round {r} {name:10s} {result['tokens_per_s']:9.1f} tok/s {result['gflops']:7.2f} GFLOP/s "
-                  f"median step {result['median_step_s']:.3f} s  peak RSS {result['peak_rss_mib']} MiB", flush=True)
-    best = {e: max(x["tokens_per_s"] for x in rows if x["engine"] == e) for e in ("palimpsest", "pytorch")}
-    print(f"best of {a.rounds}: palimpsest {best['palimpsest']:.1f} tok/s, pytorch {best['pytorch']:.1f} tok/s, "
-          f"ratio {best['palimpsest'] / best['pytorch']:.2f}x")
+            for line in out.strip().splitlines():
+                if not line.startswith("{"):
+                    continue
+                result = json.loads(line)
+                result["engine"], result["round"] = name, r
+                rows.append(result)
+                print(f"round {r} {name:10s} {result.get('phase', 'train'):7s} {result['tokens_per_s']:9.1f} tok/s "
+                      f"{result['gflops']:7.2f} GFLOP/s median step {result['median_step_s']:.3f} s  "
+                      f"peak RSS {result['peak_rss_mib']} MiB", flush=True)
+    for phase in ("train", "forward"):
+        ratios, rss = [], []
+        for r in range(a.rounds):
+            pick = {x["engine"]: x for x in rows if x["round"] == r and x.get("phase", "train") == phase}
+            if len(pick) == 2:
+                ratios.append(pick["palimpsest"]["tokens_per_s"] / pick["pytorch"]["tokens_per_s"])
+                rss.append(pick["palimpsest"]["peak_rss_mib"] / pick["pytorch"]["peak_rss_mib"])
+        if ratios:
+            print(f"{a.preset} {phase}: tokens/s ratio palimpsest/pytorch per round "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)} (median {sorted(ratios)[len(ratios) // 2]:.2f}x); "
+                  f"peak RSS ratio median {sorted(rss)[len(rss) // 2]:.2f}")
 
 
 if __name__ == "__main__":

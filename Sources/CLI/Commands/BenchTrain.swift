@@ -9,11 +9,13 @@ import Glibc
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Time training steps (forward, backward, AdamW) of a preset model on random tokens.",
+        abstract: "Time training steps (forward, backward, AdamW) and forward passes of a preset model on random tokens.",
         discussion: """
-        FLOPs per token are counted as 6N + 12·L·S·d (N = parameters without the input \
-        embedding, L layers, S sequence length, d hidden size), as in ../shared/ENGINE.md, so the \
-        numbers compare with scripts/bench/train_vs_pytorch.py.
+        FLOPs per token are counted as 6N + 12·L·S·d for a training step and a third of that for \
+        a forward pass (N = parameters without the input embedding, L layers, S sequence length, \
+        d hidden size), as in ../shared/ENGINE.md, so the numbers compare with \
+        scripts/bench/train_vs_pytorch.py. The forward pass computes the loss without recording \
+        gradients. With --json: one object per phase ("phase": "train", then "forward").
         """)
 
     @Option(help: "Model preset: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -31,8 +33,14 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Threads to use (default: every core).")
     var threads: Int?
 
-    @Flag(help: "Print one JSON object.")
+    @Flag(help: "Print one JSON object per phase.")
     var json = false
+
+    @Option(help: "Phases to time: train, forward or both.")
+    var phase: String = "both"
+
+    @Flag(help: "Train on right-padded rows of random real lengths (t/8 ... t), like collated documents; tokens/s still counts batch × seq.")
+    var ragged = false
 
     /// The reference shapes of ENGINE.md's table.
     static func defaultShape(_ p: ModelPreset) -> (batch: Int, seq: Int) {
@@ -53,8 +61,49 @@ struct BenchTrain: ParsableCommand {
             guard threads > 0 else { throw ValidationError("--threads must be > 0") }
             Parallel.threads = threads
         }
+        guard ["train", "forward", "both"].contains(phase) else {
+            throw ValidationError("--phase: expected train, forward or both, found \"\(phase)\"")
+        }
         let config = p.config
         let model = try CausalLM(config: config, seed: 1)
+        let n = Double(config.parameterCount - config.vocabSize * config.hiddenSize)
+        let flopsPerToken = 6 * n + 12 * Double(config.numHiddenLayers * t * config.hiddenSize)
+        if phase != "forward" {
+            try runTrain(model, preset: p, batch: b, seq: t, flopsPerToken: flopsPerToken)
+        }
+        if phase != "train" {
+            runForward(model, preset: p, batch: b, seq: t, flopsPerToken: flopsPerToken / 3)
+        }
+    }
+
+    private func runForward(_ model: CausalLM, preset p: ModelPreset, batch b: Int, seq t: Int, flopsPerToken: Double) {
+        var rng = SeededRandom(seed: 3)
+        var times: [Double] = []
+        var lastLoss: Float = .nan
+        for step in 0...steps {
+            let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(model.config.vocabSize)) }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            lastLoss = Autograd.withNoGrad { model.loss(ids, labels: ids, batch: b, length: t).item() }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            if step > 0 { times.append(Double(t1 - t0) / 1e9) }
+        }
+        let tokPerS = Double(b * t * steps) / times.reduce(0, +)
+        let median = times.sorted()[times.count / 2]
+        let rss = Self.peakRSSMiB()
+        if json {
+            print("{\"preset\":\"\(p.rawValue)\",\"phase\":\"forward\",\"batch\":\(b),\"seq\":\(t),\"steps\":\(steps),"
+                  + "\"threads\":\(Parallel.threads),\"parameters\":\(model.config.parameterCount),"
+                  + "\"tokens_per_s\":\(String(format: "%.1f", tokPerS)),\"gflops\":\(String(format: "%.2f", tokPerS * flopsPerToken / 1e9)),"
+                  + "\"median_step_s\":\(String(format: "%.4f", median)),\"peak_rss_mb\":\(String(format: "%.0f", rss)),"
+                  + "\"peak_rss_mb\":\(String(format: "%.0f", rss)),\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"last_loss\":\(String(format: "%.4f", lastLoss))}")
+        } else {
+            print(String(format: "forward (no grad), %d passes: %.1f tokens/s, %.1f GFLOP/s, median %.3f s, peak RSS %.0f MiB",
+                         steps, tokPerS, tokPerS * flopsPerToken / 1e9, median, rss))
+        }
+    }
+
+    private func runTrain(_ model: CausalLM, preset p: ModelPreset, batch b: Int, seq t: Int, flopsPerToken: Double) throws {
+        let config = model.config
         let params = model.namedParameters.map(\.tensor)
         var optimizer = BenchAdamW(parameters: params)
         var rng = SeededRandom(seed: 2)
@@ -63,8 +112,16 @@ struct BenchTrain: ParsableCommand {
         var lastLoss: Float = .nan
         for step in 0...steps {
             let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(config.vocabSize)) }
+            var labels = ids
+            if ragged {
+                // Right padding as a collated batch of documents has: row r is real up to a random length.
+                for r in 0..<b {
+                    let real = t / 8 + rng.nextInt(t - t / 8 + 1)
+                    for j in Swift.max(1, real)..<t { labels[r * t + j] = -100 }
+                }
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let loss = model.loss(ids, labels: ids, batch: b, length: t)
+            let loss = model.loss(ids, labels: labels, batch: b, length: t)
             let tf = DispatchTime.now().uptimeNanoseconds
             loss.backward()
             let tb = DispatchTime.now().uptimeNanoseconds
@@ -78,20 +135,18 @@ struct BenchTrain: ParsableCommand {
         }
         let total = times.reduce(0, +)
         let tokens = Double(b * t * steps)
-        let n = Double(config.parameterCount - config.vocabSize * config.hiddenSize)
-        let flopsPerToken = 6 * n + 12 * Double(config.numHiddenLayers * t * config.hiddenSize)
         let tokPerS = tokens / total
         let gflops = tokPerS * flopsPerToken / 1e9
         let rss = Self.peakRSSMiB()
         let sorted = times.sorted()
         let median = phases.map { $0.sorted()[$0.count / 2] }
         if json {
-            print("{\"preset\":\"\(p.rawValue)\",\"batch\":\(b),\"seq\":\(t),\"steps\":\(steps),\"threads\":\(Parallel.threads),"
+            print("{\"preset\":\"\(p.rawValue)\",\"phase\":\"train\",\"batch\":\(b),\"seq\":\(t),\"steps\":\(steps),\"threads\":\(Parallel.threads),"
                   + "\"parameters\":\(config.parameterCount),\"tokens_per_s\":\(String(format: "%.1f", tokPerS)),"
                   + "\"gflops\":\(String(format: "%.2f", gflops)),\"median_step_s\":\(String(format: "%.4f", sorted[sorted.count / 2])),"
                   + "\"forward_s\":\(String(format: "%.4f", median[0])),\"backward_s\":\(String(format: "%.4f", median[1])),"
                   + "\"optimizer_s\":\(String(format: "%.4f", median[2])),"
-                  + "\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"last_loss\":\(String(format: "%.4f", lastLoss))}")
+                  + "\"peak_rss_mb\":\(String(format: "%.0f", rss)),\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"last_loss\":\(String(format: "%.4f", lastLoss))}")
         } else {
             print("preset \(p.rawValue): \(config.parameterCount) parameters, batch \(b) × seq \(t), \(Parallel.threads) threads")
             print(String(format: "%d steps: %.1f tokens/s, %.1f GFLOP/s, median step %.3f s, peak RSS %.0f MiB, last loss %.4f",

@@ -12,34 +12,74 @@ enum AttentionKernel {
     static let rowBlock = 64
 
     @inline(__always)
-    static func visibleKeys(_ cfg: AttentionConfig, b: Int, row i: Int) -> Range<Int> {
+    static func visibleKeys(_ cfg: AttentionConfig, b: Int, row i: Int, keys tk: Int) -> Range<Int> {
         let start = cfg.leftPadding.isEmpty ? 0 : cfg.leftPadding[b]
-        let end = Swift.min(cfg.keyLength, cfg.queryOffset + i + 1)
+        let end = Swift.min(tk, cfg.queryOffset + i + 1)
         return start..<Swift.max(start, end)
+    }
+
+    /// Where sequence b lives: its first query row, first key row, lengths, and the offset of its
+    /// probabilities `[H, Tq_b, Tk_b]`. Uniform batches are `[B, T, ...]`; packed ones (see
+    /// `AttentionConfig.sequenceLengths`) hold sequence after sequence in one `[1, N, ...]` tensor.
+    struct Layout {
+        let cfg: AttentionConfig
+        let starts: [Int]
+        let probStarts: [Int]
+
+        init(_ cfg: AttentionConfig) {
+            self.cfg = cfg
+            if cfg.sequenceLengths.isEmpty {
+                starts = []
+                probStarts = []
+            } else {
+                var s = [0], ps = [0]
+                for l in cfg.sequenceLengths {
+                    s.append(s[s.count - 1] + l)
+                    ps.append(ps[ps.count - 1] + cfg.heads * l * l)
+                }
+                starts = s
+                probStarts = ps
+            }
+        }
+
+        @inline(__always) var packed: Bool { !starts.isEmpty }
+        @inline(__always) func queryRow(_ b: Int) -> Int { packed ? starts[b] : b * cfg.queryLength }
+        @inline(__always) func keyRow(_ b: Int) -> Int { packed ? starts[b] : b * cfg.keyLength }
+        @inline(__always) func queries(_ b: Int) -> Int { packed ? cfg.sequenceLengths[b] : cfg.queryLength }
+        @inline(__always) func keys(_ b: Int) -> Int { packed ? cfg.sequenceLengths[b] : cfg.keyLength }
+        /// Offset of `P[b, h, 0, 0]`; rows of P are `keys(b)` long.
+        @inline(__always) func probs(_ b: Int, _ h: Int) -> Int {
+            packed ? probStarts[b] + h * queries(b) * keys(b) : (b * cfg.heads + h) * cfg.queryLength * cfg.keyLength
+        }
+        /// Elements of P for the whole call.
+        var probCount: Int { packed ? probStarts[probStarts.count - 1] : cfg.batch * cfg.heads * cfg.queryLength * cfg.keyLength }
     }
 
     /// q: [B, Tq, H·D]; k, v: [B, Tk, Hkv·D]; out: [B, Tq, H·D]; probs: [B, H, Tq, Tk] or nil.
     static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?, cfg: AttentionConfig) {
-        let (B, Tq, Tk, H, Hkv, D) = (cfg.batch, cfg.queryLength, cfg.keyLength, cfg.heads, cfg.kvHeads, cfg.headDim)
+        let (B, H, Hkv, D) = (cfg.batch, cfg.heads, cfg.kvHeads, cfg.headDim)
         let group = H / Hkv
-        let tasks = B * H
-        let chunks = Swift.min(Parallel.threads, tasks)
-        Parallel.forEach(chunks) { c in
+        let layout = Layout(cfg)
+        let (q, k, v, out) = (UncheckedPointer(q), UncheckedPointer(k), UncheckedPointer(v), UncheckedPointer(out))
+        let probs = probs.map { UncheckedPointer($0) }
+        // Threads take (sequence, head) tasks as they come: packed sequences differ in length.
+        GEMMWorkCounter(B * H).run(threads: Parallel.threads) { task in
+            let b = task / H, h = task % H, kvh = h / group
+            let Tq = layout.queries(b), Tk = layout.keys(b)
             // Scratch for one head's probabilities when they are not kept.
             let scratch: UnsafeMutablePointer<Float>? = probs == nil ? .allocate(capacity: Swift.min(rowBlock, Tq) * Tk) : nil
             defer { scratch?.deallocate() }
-            for task in Parallel.range(c, of: chunks, total: tasks) {
-                let b = task / H, h = task % H, kvh = h / group
-                let qh = q + b * Tq * H * D + h * D
-                let kh = k + b * Tk * Hkv * D + kvh * D
-                let vh = v + b * Tk * Hkv * D + kvh * D
-                let oh = out + b * Tq * H * D + h * D
+            do {
+                let qh = q.pointer + layout.queryRow(b) * H * D + h * D
+                let kh = k.pointer + layout.keyRow(b) * Hkv * D + kvh * D
+                let vh = v.pointer + layout.keyRow(b) * Hkv * D + kvh * D
+                let oh = out.pointer + layout.queryRow(b) * H * D + h * D
                 var i0 = 0
                 while i0 < Tq {
                     let i1 = Swift.min(Tq, i0 + rowBlock)
-                    let p: UnsafeMutablePointer<Float> = probs.map { $0 + ((b * H + h) * Tq + i0) * Tk } ?? scratch!
-                    let keyStart = visibleKeys(cfg, b: b, row: i0).lowerBound
+                    let p: UnsafeMutablePointer<Float> = probs.map { $0.pointer + layout.probs(b, h) + i0 * Tk } ?? scratch!
+                    let keyStart = visibleKeys(cfg, b: b, row: i0, keys: Tk).lowerBound
                     let keyEnd = Swift.max(keyStart, Swift.min(Tk, cfg.queryOffset + i1))
                     let nk = keyEnd - keyStart
                     if nk > 0 {
@@ -50,7 +90,7 @@ enum AttentionKernel {
                     }
                     for i in i0..<i1 {
                         let row = p + (i - i0) * Tk
-                        let vis = visibleKeys(cfg, b: b, row: i)
+                        let vis = visibleKeys(cfg, b: b, row: i, keys: Tk)
                         if vis.isEmpty {
                             row.update(repeating: 0, count: Tk)
                             continue
@@ -84,31 +124,35 @@ enum AttentionKernel {
     static func backward(dO: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                          probs: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?,
                          dv: UnsafeMutablePointer<Float>?, cfg: AttentionConfig) {
-        let (B, Tq, Tk, H, Hkv, D) = (cfg.batch, cfg.queryLength, cfg.keyLength, cfg.heads, cfg.kvHeads, cfg.headDim)
+        let (B, H, Hkv, D) = (cfg.batch, cfg.heads, cfg.kvHeads, cfg.headDim)
         let group = H / Hkv
-        let tasks = B * Hkv
-        let chunks = Swift.min(Parallel.threads, tasks)
-        if let dk { dk.update(repeating: 0, count: B * Tk * Hkv * D) }
-        if let dv { dv.update(repeating: 0, count: B * Tk * Hkv * D) }
-        Parallel.forEach(chunks) { c in
+        let layout = Layout(cfg)
+        let keyRows = layout.packed ? layout.starts[B] : B * cfg.keyLength
+        if let dk { dk.update(repeating: 0, count: keyRows * Hkv * D) }
+        if let dv { dv.update(repeating: 0, count: keyRows * Hkv * D) }
+        let (dO, q, k, v, probs) = (UncheckedPointer(dO), UncheckedPointer(q), UncheckedPointer(k), UncheckedPointer(v),
+                                    UncheckedPointer(probs))
+        let (dq, dk, dv) = (dq.map { UncheckedPointer($0) }, dk.map { UncheckedPointer($0) }, dv.map { UncheckedPointer($0) })
+        GEMMWorkCounter(B * Hkv).run(threads: Parallel.threads) { task in
+            let b = task / Hkv, kvh = task % Hkv
+            let Tq = layout.queries(b), Tk = layout.keys(b)
             let ds = UnsafeMutablePointer<Float>.allocate(capacity: Swift.min(rowBlock, Tq) * Tk)
             defer { ds.deallocate() }
-            for task in Parallel.range(c, of: chunks, total: tasks) {
-                let b = task / Hkv, kvh = task % Hkv
-                let kh = k + b * Tk * Hkv * D + kvh * D
-                let vh = v + b * Tk * Hkv * D + kvh * D
-                let dkh = dk.map { $0 + b * Tk * Hkv * D + kvh * D }
-                let dvh = dv.map { $0 + b * Tk * Hkv * D + kvh * D }
+            do {
+                let kh = k.pointer + layout.keyRow(b) * Hkv * D + kvh * D
+                let vh = v.pointer + layout.keyRow(b) * Hkv * D + kvh * D
+                let dkh = dk.map { $0.pointer + layout.keyRow(b) * Hkv * D + kvh * D }
+                let dvh = dv.map { $0.pointer + layout.keyRow(b) * Hkv * D + kvh * D }
                 for h in (kvh * group)..<((kvh + 1) * group) {
-                    let qh = q + b * Tq * H * D + h * D
-                    let doh = dO + b * Tq * H * D + h * D
-                    let dqh = dq.map { $0 + b * Tq * H * D + h * D }
+                    let qh = q.pointer + layout.queryRow(b) * H * D + h * D
+                    let doh = dO.pointer + layout.queryRow(b) * H * D + h * D
+                    let dqh = dq.map { $0.pointer + layout.queryRow(b) * H * D + h * D }
                     var i0 = 0
                     while i0 < Tq {
                         let i1 = Swift.min(Tq, i0 + rowBlock)
                         let rows = i1 - i0
-                        let p = probs + ((b * H + h) * Tq + i0) * Tk
-                        let keyStart = visibleKeys(cfg, b: b, row: i0).lowerBound
+                        let p = probs.pointer + layout.probs(b, h) + i0 * Tk
+                        let keyStart = visibleKeys(cfg, b: b, row: i0, keys: Tk).lowerBound
                         let keyEnd = Swift.max(keyStart, Swift.min(Tk, cfg.queryOffset + i1))
                         let nk = keyEnd - keyStart
                         if nk == 0 {
@@ -131,7 +175,7 @@ enum AttentionKernel {
                         for i in i0..<i1 {
                             let pr = p + (i - i0) * Tk + keyStart
                             let dr = ds + (i - i0) * nk
-                            let vis = visibleKeys(cfg, b: b, row: i)
+                            let vis = visibleKeys(cfg, b: b, row: i, keys: Tk)
                             let n = vis.isEmpty ? 0 : vis.upperBound - keyStart
                             var acc = F8(repeating: 0)
                             var j = 0

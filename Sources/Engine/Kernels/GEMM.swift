@@ -109,6 +109,8 @@ struct GEMMProblem: @unchecked Sendable {
     static let maxPackedB = 1 << 22
     /// Largest row block of A (floats) packed over all of `k` at once (per thread).
     static let maxPackedA = 1 << 18
+    /// Largest A (floats) packed once and shared by every thread (see `run`).
+    static let maxSharedA = 1 << 22
     /// Below this many multiply-adds a single thread is faster than waking others.
     static let minParallelWork = 1 << 20
 
@@ -132,6 +134,28 @@ struct GEMMProblem: @unchecked Sendable {
         let bBuffer = GEMMScratch.take(chunkPanels * nr * k)
         defer { GEMMScratch.give(bBuffer) }
         let bShared = UncheckedPointer(bBuffer.pointer)
+
+        // With few row blocks the items split the columns, and each column group would pack its
+        // rows of A again; with a long k (weight gradients: k = batch × tokens) that copying rivals
+        // the arithmetic. Then A is packed once for all rows and all of k, shared by every item:
+        // depth block p0 at `p0 * rowPanels * mr`, its row panels `kc * mr` apart.
+        let aShared: GEMMBuffer?
+        if threads > 1 && rowBlocks < 2 * threads && min(chunkPanels, colPanels) >= 2
+            && rowPanels * mr * k <= Self.maxSharedA {
+            let buffer = GEMMScratch.take(rowPanels * mr * k)
+            let dst = UncheckedPointer(buffer.pointer)
+            let depthBlocks = (k + kcMax - 1) / kcMax
+            GEMMWorkCounter(depthBlocks).run(threads: threads) { block in
+                let p0 = block * kcMax, kc = min(kcMax, k - p0)
+                GEMMPack.packA(a, lda: lda, trans: transA, i0: 0, rows: m, p0: p0, kc: kc, mr: mr,
+                               into: dst.pointer + p0 * rowPanels * mr)
+            }
+            aShared = buffer
+        } else {
+            aShared = nil
+        }
+        defer { if let aShared { GEMMScratch.give(aShared) } }
+        let aSharedPointer = aShared.map { UncheckedPointer($0.pointer) }
 
         var chunkStart = 0  // first column panel of the chunk
         while chunkStart < colPanels {
@@ -171,7 +195,7 @@ struct GEMMProblem: @unchecked Sendable {
             let maxCols = (panels + colGroups - 1) / colGroups
             let panelsPerSub = max(1, cBlockFloats / (maxPanelsPerBlock * mr * nr))
             let wholeK = maxCols > panelsPerSub && maxPanelsPerBlock * mr * k <= Self.maxPackedA
-            let aFloats = maxPanelsPerBlock * mr * (wholeK ? k : kcMax)
+            let aFloats = aSharedPointer != nil ? 0 : maxPanelsPerBlock * mr * (wholeK ? k : kcMax)
             GEMMWorkCounter(items).run(threads: threads) { item in
                 let aBuffer = GEMMScratch.take(aFloats + mr * nr + 1)
                 defer { GEMMScratch.give(aBuffer) }
@@ -179,7 +203,8 @@ struct GEMMProblem: @unchecked Sendable {
                 let group = Parallel.range(item % colGroups, of: colGroups, total: panels)
                 macroKernel(kernel, rowPanels: rows, colPanels: group, chunkPanels: panels, j0: j0,
                             bPack: bShared.pointer, aPack: aBuffer.pointer, edge: aBuffer.pointer + aFloats,
-                            wholeK: wholeK, panelsPerSub: panelsPerSub)
+                            wholeK: wholeK, panelsPerSub: panelsPerSub, aShared: aSharedPointer?.pointer,
+                            aSharedStride: rowPanels * mr)
             }
             chunkStart += panels
         }
@@ -192,12 +217,27 @@ struct GEMMProblem: @unchecked Sendable {
     private func macroKernel(
         _ kernel: GEMMMicroKernel, rowPanels: Range<Int>, colPanels: Range<Int>, chunkPanels: Int, j0: Int,
         bPack: UnsafeMutablePointer<Float>, aPack: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>,
-        wholeK: Bool, panelsPerSub: Int
+        wholeK: Bool, panelsPerSub: Int, aShared: UnsafeMutablePointer<Float>? = nil, aSharedStride: Int = 0
     ) {
         if rowPanels.isEmpty || colPanels.isEmpty { return }
         let mr = kernel.mr, nr = kernel.nr, kcMax = kernel.kc
         let i0 = rowPanels.lowerBound * mr
         let rows = min(m, rowPanels.upperBound * mr) - i0
+        if let aShared {
+            var sub = colPanels.lowerBound
+            while sub < colPanels.upperBound {
+                let subEnd = min(colPanels.upperBound, sub + panelsPerSub)
+                var p0 = 0
+                while p0 < k {
+                    let kc = min(kcMax, k - p0)
+                    tiles(kernel, kc: kc, p0: p0, aBlock: aShared + p0 * aSharedStride + rowPanels.lowerBound * kc * mr,
+                          bBlock: bPack + p0 * chunkPanels * nr, i0: i0, rows: rows, colPanels: sub..<subEnd, j0: j0, edge: edge)
+                    p0 += kc
+                }
+                sub = subEnd
+            }
+            return
+        }
         if colPanels.count <= panelsPerSub || !wholeK {
             var p0 = 0
             while p0 < k {

@@ -107,9 +107,35 @@ public func causalAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, k
     let cfg = AttentionConfig(batch: b, queryLength: tq, keyLength: tk, heads: heads, kvHeads: kvHeads, headDim: headDim,
                               queryOffset: queryOffset, scale: scale ?? 1 / Float(headDim).squareRoot(),
                               leftPadding: leftPadding ?? [])
+    return attentionApply(q, k, v, cfg)
+}
+
+/// Causal self-attention over sequences of different lengths packed one after another (no padding).
+///
+/// `q: [1, N, heads·headDim]`, `k`, `v: [1, N, kvHeads·headDim]` hold sequence 0's tokens, then
+/// sequence 1's, ... with `sequenceLengths` summing to N; each token attends the earlier tokens of
+/// its own sequence only (positions restart at 0 per sequence, so RoPE must use per-token
+/// positions). Each sequence gives exactly what `causalAttention` gives it alone.
+public func packedCausalAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, kvHeads: Int, headDim: Int,
+                                  sequenceLengths: [Int], scale: Float? = nil) -> Tensor {
+    let what = "packedCausalAttention(q \(q.shape), k \(k.shape), v \(v.shape), heads \(heads), kvHeads \(kvHeads), headDim \(headDim))"
+    check(heads > 0 && kvHeads > 0 && headDim > 0 && heads % kvHeads == 0,
+          "\(what): heads must be a positive multiple of kvHeads and headDim > 0")
+    let n = sequenceLengths.reduce(0, +)
+    check(!sequenceLengths.isEmpty && sequenceLengths.allSatisfy { $0 > 0 },
+          "\(what): sequenceLengths \(sequenceLengths) must be positive")
+    check(q.shape == [1, n, heads * headDim], "\(what): q must be [1, \(n), \(heads * headDim)] (N = sum of sequenceLengths)")
+    check(k.shape == [1, n, kvHeads * headDim] && v.shape == k.shape, "\(what): k and v must be [1, \(n), \(kvHeads * headDim)]")
+    var cfg = AttentionConfig(batch: sequenceLengths.count, queryLength: n, keyLength: n, heads: heads, kvHeads: kvHeads,
+                              headDim: headDim, queryOffset: 0, scale: scale ?? 1 / Float(headDim).squareRoot(), leftPadding: [])
+    cfg.sequenceLengths = sequenceLengths
+    return attentionApply(q, k, v, cfg)
+}
+
+private func attentionApply(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ cfg: AttentionConfig) -> Tensor {
     let rec = Autograd.shouldRecord(q, k, v)
     let out = Tensor.uninitialized(q.shape)
-    let probs = rec ? Tensor.uninitialized([b, heads, tq, tk]) : nil
+    let probs = rec ? Tensor.uninitialized([AttentionKernel.Layout(cfg).probCount]) : nil
     AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, probs: probs?.pointer, cfg: cfg)
     return out.recorded(rec, .attention(q: q, k: k, v: v, cfg, probs: probs!))
 }
