@@ -46,6 +46,12 @@ final class BPEModel: @unchecked Sendable {
             if !key.isEmpty, vocab[key] == nil { vocab.insert(key, values: [Int32(id)]) }
             maxID = max(maxID, id)
         }
+        // The id table is dense: a stray huge id would allocate gigabytes (a fuzz finding).
+        let idLimit = 2 * vocabJSON.count + 65_536
+        guard maxID < idLimit else {
+            throw TokenizerError(.invalidField, file: file,
+                                 "model.vocab has \(vocabJSON.count) entries but an id of \(maxID); ids must be below \(idLimit) (2 × entries + 65536)")
+        }
         var idToToken = [String?](repeating: nil, count: maxID + 1)
         for (token, value) in vocabJSON { idToToken[value.int!] = token }
         self.vocab = vocab

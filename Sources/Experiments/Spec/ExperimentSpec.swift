@@ -158,6 +158,8 @@ public struct AlgorithmSpec: Codable, Equatable, Sendable {
 }
 
 public struct EvaluationSpec: Codable, Equatable, Sendable {
+    /// Most evaluation points `every` (or the default, every step) may give.
+    public static let maxEvaluationPoints = 100_000
     /// Unlearning steps after which the metrics are computed (always includes 0).
     public var steps: [Int]
     /// Forget prompts (dataset of unsafe prompts answered by refusals).

@@ -271,11 +271,17 @@ extension ExperimentSpec {
         if let explicit = e.child("steps").ints() {
             steps = explicit
             for s in explicit where s < 0 || s > unlearningSteps { e.child("steps").fail("step \(s) is outside 0...\(unlearningSteps) (unlearning.steps)") }
-        } else if e.child("every").isPresent {
-            let every = positive(e.child("every"), default: 1)
-            steps = Array(stride(from: 0, through: unlearningSteps, by: every))
         } else {
-            steps = Array(0...unlearningSteps)
+            // One evaluation per listed step: bounded, so a huge unlearning.steps cannot make the
+            // reader allocate without limit (a fuzz finding).
+            let every = e.child("every").isPresent ? positive(e.child("every"), default: 1) : 1
+            if unlearningSteps / every >= EvaluationSpec.maxEvaluationPoints {
+                (e.child("every").isPresent ? e.child("every") : e).fail(
+                    "evaluating every \(every) of \(unlearningSteps) unlearning steps gives more than \(EvaluationSpec.maxEvaluationPoints) evaluations; set a larger 'every' or list 'steps'")
+                steps = [0]
+            } else {
+                steps = Array(stride(from: 0, through: unlearningSteps, by: every))
+            }
         }
         steps = Array(Set(steps + [0, unlearningSteps])).sorted()
         let paraphrases = e.child("paraphrases").int() ?? 10
