@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A named Float32 tensor held in host memory: the unit the checkpoint reader and writer trade in.
 public struct NamedTensor: Sendable, Equatable {
@@ -77,16 +80,30 @@ public enum SafetensorsWriter {
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
 
         let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-            throw ModelIOError(.writeFailed, file: path, "cannot create \(tmp.path)")
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else {
+            throw ModelIOError(.writeFailed, file: path, "cannot create \(tmp.path): \(String(cString: strerror(errno)))")
+        }
+        // Plain write(2) so that a full disk (ENOSPC, EFBIG) is reported by its name.
+        func writeAll(_ raw: UnsafeRawBufferPointer) throws {
+            var offset = 0
+            while offset < raw.count {
+                #if canImport(Glibc)
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                #else
+                let n = Darwin.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                #endif
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ModelIOError(.writeFailed, file: path, "write failed: \(String(cString: strerror(errno))); the destination is untouched")
+                }
+                offset += n
+            }
         }
         do {
-            let handle = try FileHandle(forWritingTo: tmp)
-            defer { try? handle.close() }
-            var prefix = Data(count: 8)
-            prefix.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(headerBytes.count).littleEndian, as: UInt64.self) }
-            try handle.write(contentsOf: prefix)
-            try handle.write(contentsOf: Data(headerBytes))
+            var prefix = UInt64(headerBytes.count).littleEndian
+            try withUnsafeBytes(of: &prefix) { try writeAll($0) }
+            try headerBytes.withUnsafeBytes { try writeAll($0) }
             for t in tensors where !t.values.isEmpty {
                 // Convert in chunks so a large tensor needs no second full-size copy.
                 let chunk = 1 << 20
@@ -99,17 +116,18 @@ public enum SafetensorsWriter {
                             DTypeConversion.fromFloat(UnsafeBufferPointer(rebasing: src[start..<end]), dtype: dtype, into: dst)
                         }
                     }
-                    try handle.write(contentsOf: data)
+                    try data.withUnsafeBytes { try writeAll($0) }
                     start = end
                 }
             }
-            try handle.synchronize()
-        } catch let e as ModelIOError {
-            try? FileManager.default.removeItem(at: tmp)
-            throw e
+            if fsync(fd) != 0 {
+                throw ModelIOError(.writeFailed, file: path, "fsync failed: \(String(cString: strerror(errno)))")
+            }
+            close(fd)
         } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw ModelIOError(.writeFailed, file: path, "\(error)")
+            close(fd)
+            unlink(tmp.path)
+            throw error
         }
         if rename(tmp.path, path) != 0 {
             let reason = String(cString: strerror(errno))

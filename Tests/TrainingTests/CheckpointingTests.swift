@@ -42,6 +42,15 @@ import Testing
         #expect(throws: TrainingError.self) { try IntervalCheckpoints(directory: dir, everySteps: 0) }
     }
 
+    @Test func unlearningReportsPassesOverTheForgetSet() throws {
+        // 10 examples, batch 4: 3 batches per pass; 4 steps end mid-way through the second pass.
+        var epochs: [Int] = [], ends: [Int] = []
+        try Unlearner.run(model: try F.model(), reference: nil, forget: F.examples(10), options: F.unlearning(.ga, steps: 4),
+                          progress: { r in epochs.append(r.epoch); if r.endsEpoch { ends.append(r.step) } })
+        #expect(epochs == [1, 1, 1, 2])
+        #expect(ends == [3])
+    }
+
     @Test func divergenceStopsTheRunAndKeepsTheLastGoodCheckpoint() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

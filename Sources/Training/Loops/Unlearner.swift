@@ -106,7 +106,8 @@ public enum Unlearner {
         }
 
         let forgetBatcher = try Batcher(examples: forget, options: options.batching, seed: options.seed)
-        let forgetPlans = try plans(forgetBatcher, steps: options.steps)
+        // One plan past the last step tells whether the last step ends an epoch.
+        let forgetPlans = try plans(forgetBatcher, steps: options.steps + 1)
         var retainBatcher: Batcher? = nil, retainPlans: [BatchPlan] = []
         if roles.contains(.retain) {
             var rng = SeededRandom(seed: options.seed).derived("retain")
@@ -132,7 +133,7 @@ public enum Unlearner {
                 var report = try loop.update(k) { ctx in try pass.run(groups, context: ctx) }
                 losses.append(report.loss)
                 report.epoch = plan.epoch + 1
-                report.endsEpoch = k + 1 == forgetPlans.count || forgetPlans[k + 1].epoch != plan.epoch
+                report.endsEpoch = forgetPlans[k + 1].epoch != plan.epoch
                 try progress(report)
                 try evaluate(k + 1)
             }
