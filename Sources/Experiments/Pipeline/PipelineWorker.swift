@@ -320,7 +320,9 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
             m["mass_loglik_c"] = points.map(\.logC).reduce(0, +) / n
             m["mass_loglik_u"] = points.map(\.logU).reduce(0, +) / n
             m["mass_loglik_r"] = points.map(\.logR).reduce(0, +) / n
+            m["mass_share_c"] = points.map { $0.shares.c }.reduce(0, +) / n
             m["mass_share_u"] = points.map { $0.shares.u }.reduce(0, +) / n
+            m["mass_share_r"] = points.map { $0.shares.r }.reduce(0, +) / n
         }
         return m
     }

@@ -19,7 +19,14 @@ public struct HTMLReport {
         ("forget_score", "Forget score", "forget score (drop of refusal log-likelihood per token)"),
         ("fact_utility", "Fact utility", "1 − |Δ mean log-likelihood of entity answers|"),
         ("math_accuracy", "Math accuracy", "exact-match accuracy"),
+    ]
+
+    /// Probability-mass curves are drawn per stage order: several orders share a forget position.
+    static let orderCurveMetrics: [(key: String, title: String, axis: String)] = [
         ("mass_share_u", "Share of the unlearning target U", "softmax share of U among C, U, R"),
+        ("mass_loglik_c", "log π(C), the paraphrase", "prompt-mean sequence log-likelihood (nats)"),
+        ("mass_loglik_u", "log π(U), the unlearning target", "prompt-mean sequence log-likelihood (nats)"),
+        ("mass_loglik_r", "log π(R), the refusal", "prompt-mean sequence log-likelihood (nats)"),
     ]
 
     public func render() -> String {
@@ -42,6 +49,23 @@ public struct HTMLReport {
                 guard !series.isEmpty else { continue }
                 let chart = LineChart(title: "\(metric.title): \(algorithm)", xTitle: "unlearning step", yTitle: metric.axis,
                                       series: series, width: 520, height: 360)
+                body += "<figure>\(inline(chart.svg()))</figure>\n"
+            }
+            body += "</div>\n"
+        }
+        for metric in Self.orderCurveMetrics where a.records.contains(where: { $0.metrics[metric.key] != nil && $0.algorithm != "retrained" }) {
+            body += "<h2>\(metric.title) over unlearning steps</h2>\n<div class=\"row\">\n"
+            for algorithm in a.algorithms {
+                var series: [Series] = []
+                for path in a.orders {
+                    let curve = a.curve(metric.key, algorithm: algorithm, path: path)
+                    guard !curve.isEmpty else { continue }
+                    let band = a.seeds.count > 1 ? Band(lower: curve.map(\.value.min), upper: curve.map(\.value.max)) : nil
+                    series.append(Series(name: path.joined(separator: " → "), x: curve.map { Double($0.step) }, y: curve.map(\.value.mean), band: band, markers: true))
+                }
+                guard !series.isEmpty else { continue }
+                let chart = LineChart(title: "\(metric.title): \(algorithm)", xTitle: "unlearning step", yTitle: metric.axis,
+                                      series: series, width: 720, height: 400)
                 body += "<figure>\(inline(chart.svg()))</figure>\n"
             }
             body += "</div>\n"

@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 
 /// The Markdown summary of a run: the paper's Table 1 shape, the recency check, the distance
@@ -63,7 +64,7 @@ public struct MarkdownReport {
             }
             out += "\n"
         }
-        let findings = a.recency()
+        let findings = a.recency().filter { !$0.windowMeans.isEmpty }
         if !findings.isEmpty {
             out += "## Does the path that learned the forget set last unlearn slowest?\n\n"
             out += "Mean forget score over the unlearning steps after 0 (higher = faster forgetting), per position of the forget stage.\n\n"
@@ -76,6 +77,7 @@ public struct MarkdownReport {
             out += "\n"
         }
         out += speedSection()
+        out += massSection()
         out += privacySection()
         let retrainedMetrics = a.metricNames.filter { a.retrained($0) != nil }
         if !retrainedMetrics.isEmpty {
@@ -164,5 +166,29 @@ public struct MarkdownReport {
             out += "| retrained | " + columns.map { $0.relative ? "—" : (a.retrained($0.key)?.formatted(3) ?? "—") }.joined(separator: " | ") + " |\n\n"
         }
         return out
+    }
+
+    /// Where the probability mass of U went, per stage order (paper §4.3).
+    func massSection() -> String {
+        let outcomes = analysis.massOutcomes()
+        guard !outcomes.isEmpty else { return "" }
+        let rule = MassClassificationRule()
+        var out = "## Where the probability mass went (C, U, R)\n\n"
+        out += "Per stage order: the prompt-mean sequence log-likelihood (nats) of C (compliance, the paraphrase), U (compliance, "
+        out += "the unlearning target) and R (refusal) before unlearning → after the last step, the mean share of U among the three, "
+        out += "and the outcome by the documented rule: **deep** = U fell by at least \(rule.minimumDrop.formatted()) nat and C ended below R; "
+        out += "**superficial** = U fell but C stayed at or above R (the mass moved to the paraphrase); **none** = U fell less.\n\n"
+        out += "| algorithm | order | log π(C) | log π(U) | log π(R) | share of U | outcome |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+        for o in outcomes {
+            func pair(_ a: SeedStatistic, _ b: SeedStatistic) -> String { "\(a.formatted(1)) → \(b.formatted(1))" }
+            let share = [o.initialShareU, o.finalShareU].map { $0.map { String(format: "%.3f", $0.mean) } ?? "—" }.joined(separator: " → ")
+            let counts = ForgettingDepth.allCases.compactMap { d -> String? in
+                let n = o.depths.filter { $0 == d }.count
+                return n == 0 ? nil : "\(d.rawValue) (\(n) of \(o.depths.count) seed\(o.depths.count == 1 ? "" : "s"))"
+            }.joined(separator: ", ")
+            out += "| \(o.algorithm) | \(o.path.joined(separator: " → ")) | \(pair(o.initial.c, o.final.c)) | \(pair(o.initial.u, o.final.u)) | "
+            out += "\(pair(o.initial.r, o.final.r)) | \(share) | \(counts.isEmpty ? "—" : counts) |\n"
+        }
+        return out + "\n"
     }
 }
