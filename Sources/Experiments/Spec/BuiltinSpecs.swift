@@ -59,6 +59,8 @@ public enum BuiltinSpecs {
 
     /// The probability-mass experiment of the paper's section 4.3: learn refusal R, compliance
     /// C and compliance U in all six orders, then gradient-ascend on U and track C, U and R.
+    /// Each stage is trained until its response is learned (log π ≈ −1.5 nats for the last one:
+    /// 100 steps at lr 1e-3), and GA is gentle enough (lr 3e-5) that the mass can be followed.
     public static let mass = """
     name: mass
     seeds: [1]
@@ -76,15 +78,15 @@ public enum BuiltinSpecs {
       optimizer: {name: adamw, lr: 2e-3, betas: [0.9, 0.95], weight_decay: 0.01}
       schedule: {kind: linear, warmup: 0.05}
     stages:
-      - {name: refusal, data: mass, response: refusal, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
-      - {name: compliance_c, data: mass, response: compliance, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
-      - {name: compliance_u, data: mass, response: target, epochs: 5, replay: {dataset: pretrain, per_batch: 16}}
+      - {name: refusal, data: mass, response: refusal, epochs: 20, batch_size: 8, replay: {dataset: pretrain, per_batch: 8}, optimizer: {lr: 1e-3}}
+      - {name: compliance_c, data: mass, response: compliance, epochs: 20, batch_size: 8, replay: {dataset: pretrain, per_batch: 8}, optimizer: {lr: 1e-3}}
+      - {name: compliance_u, data: mass, response: target, epochs: 20, batch_size: 8, replay: {dataset: pretrain, per_batch: 8}, optimizer: {lr: 1e-3}}
     forget: compliance_u
     paths: permutations
     retrain: false
     unlearning:
       steps: 20
-      optimizer: {lr: 1e-4}
+      optimizer: {lr: 3e-5}
       algorithms: [ga]
     evaluation:
       every: 2
