@@ -85,6 +85,8 @@ public struct StageSequence: Equatable, Sendable {
     public var file: String
     public var stages: [StageEntry]
 
+    public init(file: String, stages: [StageEntry]) { self.file = file; self.stages = stages }
+
     static let stageKeys = ["name", "data", "objective", "epochs", "lr", "batch_size", "beta", "replay", "replay_per_batch"]
 
     /// Reads and checks a stages file; relative data paths are resolved against its directory.
