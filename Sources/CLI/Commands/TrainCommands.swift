@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Engine
+import Experiments
 import Foundation
 import Models
 import Tokenizers
@@ -30,6 +31,23 @@ struct ExampleEncoder {
 
     func document(_ text: String) -> Training.Example {
         Training.Example(prompt: [], response: tokenizer.encode(text, addSpecialTokens: false).map(Int32.init) + [Int32(eos)])
+    }
+
+    /// Every record of a file as a DPO pair (prompt/chosen/rejected records only), each side
+    /// tokenised with the same chat-template split as an SFT example.
+    func loadPairs(_ path: String) throws -> [TokenPreferencePair] {
+        let records: [DataRecord]
+        do { records = try loadRecords(from: URL(fileURLWithPath: path)).records } catch {
+            throw ModelCommandError("\(path): \(error)")
+        }
+        guard !records.isEmpty else { throw ModelCommandError("\(path): no records") }
+        return try records.enumerated().map { i, r in
+            guard case .preference(let p) = r else {
+                throw ModelCommandError("\(path): record \(i + 1) is not a preference pair: dpo needs prompt, chosen and rejected fields")
+            }
+            return TokenPreferencePair(chosen: try example(prompt: p.prompt, response: p.chosen),
+                                       rejected: try example(prompt: p.prompt, response: p.rejected))
+        }
     }
 
     /// Every record of a file: prompt/response formats as SFT examples, texts as documents.
@@ -102,11 +120,11 @@ struct OptimizationOptions: ParsableArguments {
         }
     }
 
-    func scheduleSpec() throws -> ScheduleSpec {
-        guard let kind = ScheduleSpec.Kind(rawValue: schedule) else {
-            throw ValidationError("--schedule: expected one of \(ScheduleSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(schedule)\"")
+    func scheduleSpec() throws -> Training.ScheduleSpec {
+        guard let kind = Training.ScheduleSpec.Kind(rawValue: schedule) else {
+            throw ValidationError("--schedule: expected one of \(Training.ScheduleSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(schedule)\"")
         }
-        let s = ScheduleSpec(kind: kind, warmup: warmup, decay: decay)
+        let s = Training.ScheduleSpec(kind: kind, warmup: warmup, decay: decay)
         do { try s.validate() } catch { throw ValidationError("\(error)") }
         return s
     }
@@ -204,12 +222,19 @@ func printStep(_ r: StepReport) {
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a model on one stage (language modelling or SFT) and save an HF checkpoint.",
+        abstract: "Train a model on one stage (lm, sft or dpo) or a sequence of stages, and save an HF checkpoint.",
         discussion: """
         --data is JSONL (or a JSON array) in any format `palimpsest data inspect` reads: texts are \
         documents (every token after the first is trained), prompt/response pairs use the \
         tokenizer's chat template (`User: …\\nAssistant: …<eos>` without one) and train the \
-        response (--objective sft) or every token (lm). A fresh optimizer and schedule per run.
+        response (--objective sft) or every token (lm). --objective dpo needs prompt/chosen/rejected \
+        records and --beta; its reference is the model at the start of the stage. A fresh optimizer \
+        and schedule per stage.
+
+        --stages FILE.yaml (instead of --data) runs a sequence of stages (docs/spec.md, "Stages \
+        files"): `stages:` lists entries with data, objective, epochs, lr, batch_size, beta, replay, \
+        replay_per_batch, name; options a stage leaves out come from the flags. The model after \
+        stage i is saved to --out/stage-<i>-<name>/, the final model to --out.
         """)
 
     @Option(help: "HF checkpoint directory to start from.")
@@ -221,8 +246,11 @@ struct Train: ParsableCommand {
     @Option(help: "tokenizer.json (default: the one in --model).")
     var tokenizer: String?
 
-    @Option(help: "Training data file.")
-    var data: String
+    @Option(help: "Training data file (one stage).")
+    var data: String?
+
+    @Option(help: "YAML file listing a sequence of stages (instead of --data).")
+    var stages: String?
 
     @Option(help: "Replay documents mixed into every batch.")
     var replay: String?
@@ -230,8 +258,11 @@ struct Train: ParsableCommand {
     @Option(help: "Replay examples per batch.")
     var replayPerBatch = 0
 
-    @Option(help: "lm or sft.")
+    @Option(help: "lm, sft or dpo.")
     var objective = "sft"
+
+    @Option(help: "DPO's β (> 0; needed by dpo).")
+    var beta: Double?
 
     @Option(help: "Passes over the data.")
     var epochs = 1
@@ -248,8 +279,27 @@ struct Train: ParsableCommand {
         try opt.validateCommon()
         _ = try loraOptions.config(seed: opt.seed)
         guard (model == nil) != (preset == nil) else { throw ValidationError("give exactly one of --model and --preset") }
-        guard let obj: StageObjective = ["lm": .lm, "sft": .sft][objective] else {
-            throw ValidationError("--objective: expected lm or sft, got \"\(objective)\"")
+        guard (data == nil) != (stages == nil) else { throw ValidationError("give exactly one of --data and --stages") }
+        guard let kind = StageKind(rawValue: objective) else {
+            throw ValidationError("--objective: expected lm, sft or dpo, got \"\(objective)\"")
+        }
+        if let beta, !(beta.isFinite && beta > 0) { throw ValidationError("--beta must be finite and > 0, got \(beta)") }
+        if let lr = opt.lr, !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be finite and > 0, got \(lr)") }
+        guard epochs > 0 else { throw ValidationError("--epochs must be > 0, got \(epochs)") }
+        guard replayPerBatch >= 0 else { throw ValidationError("--replay-per-batch must be >= 0, got \(replayPerBatch)") }
+        let defaults = StageDefaults(objective: kind, epochs: epochs, lr: opt.lr ?? 5e-4, batchSize: opt.batchSize, beta: beta,
+                                     replay: replay, replayPerBatch: replayPerBatch)
+        // Every stage is checked (file and flags) before the model is even loaded.
+        let plan: [ResolvedStage]
+        if let stages {
+            plan = try StageSequence.load(from: URL(fileURLWithPath: stages)).resolved(defaults: defaults)
+        } else {
+            do {
+                plan = try StageSequence(file: "command line", stages: [StageEntry(data: data!)]).resolved(defaults: defaults)
+            } catch let e as SpecError {
+                // One stage from flags: name the flags, not a file position.
+                throw ValidationError(e.issues.map { $0.message.replacingOccurrences(of: "set beta or ", with: "") }.joined(separator: "; "))
+            }
         }
         guard let tokPath = tokenizer ?? model.map({ URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path }) else {
             throw ValidationError("--tokenizer is required with --preset")
@@ -267,34 +317,61 @@ struct Train: ParsableCommand {
         }
         let lora = try loraOptions.attach(to: lm, seed: opt.seed)
         let encoder = try ExampleEncoder(tokenizer: tok)
-        let examples = try encoder.load(data)
-        let pool = try replay.map { try encoder.load($0) } ?? []
-        var options = StageOptions(
-            epochs: epochs,
-            batching: BatchingOptions(batchSize: opt.batchSize, maxContext: opt.maxContext(lm), truncation: .dropResponseEnd,
-                                      padId: Int32(lm.config.padTokenId ?? encoder.eos), replayPerBatch: replayPerBatch),
-            optimizer: try opt.optimizerChoice(), schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm,
-            objective: obj, seed: opt.seed, learningRate: opt.lr ?? 5e-4)
-        options.microBatchSize = longRun.microBatchSize
+        var runs: [StageRun] = []
+        for s in plan {
+            let stageData: StageData = s.objective == .dpo ? .pairs(try encoder.loadPairs(s.data)) : .examples(try encoder.load(s.data))
+            let pool = try s.replay.map { try encoder.load($0) } ?? []
+            var options = StageOptions(
+                epochs: s.epochs,
+                batching: BatchingOptions(batchSize: s.batchSize, maxContext: opt.maxContext(lm), truncation: .dropResponseEnd,
+                                          padId: Int32(lm.config.padTokenId ?? encoder.eos), replayPerBatch: s.replayPerBatch),
+                optimizer: try opt.optimizerChoice(), schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm,
+                objective: s.stageObjective, seed: opt.seed, learningRate: s.lr)
+            options.microBatchSize = longRun.microBatchSize
+            runs.append(StageRun(name: s.name, options: options, data: stageData, replayPool: pool))
+        }
         let trainable = lm.trainableParameters.reduce(0) { $0 + $1.tensor.count }
-        print("training \(trainable) parameters\(lora == nil ? "" : " (LoRA rank \(lora!.config.rank) on \(lora!.layers.count) modules)") on \(examples.count) examples (\(objective), \(epochs) epochs)")
+        print("training \(trainable) parameters\(lora == nil ? "" : " (LoRA rank \(lora!.config.rank) on \(lora!.layers.count) modules)")")
+        let tokURL = URL(fileURLWithPath: tokPath)
+        let sequence = stages != nil
         let start = Date()
+        var stageStart = Date()
         var firstStepEnd: Date?
-        let saver = try longRun.checkpoints(out: out, companionFiles: checkpointCompanions(lm, tokenizerFile: URL(fileURLWithPath: tokPath)))
-        let result = try longRun.guarding(saver) {
-            try StageTrainer.train(model: lm, examples: examples, replayPool: pool, options: options) { r in
+        var saver: IntervalCheckpoints?
+        func stageOut(_ i: Int) -> String {
+            sequence ? URL(fileURLWithPath: out).appendingPathComponent(plan[i].directoryName).path : out
+        }
+        func begin(_ i: Int) throws {
+            let s = plan[i], count: Int
+            switch runs[i].data { case .examples(let e): count = e.count; case .pairs(let p): count = p.count }
+            print("stage \(i + 1)/\(plan.count) \(s.name): \(count) \(s.objective == .dpo ? "pairs" : "examples") (\(s.objective.rawValue), \(s.epochs) epochs, lr \(s.lr))")
+            stageStart = Date(); firstStepEnd = nil
+            saver = try longRun.checkpoints(out: stageOut(i), companionFiles: checkpointCompanions(lm, tokenizerFile: tokURL))
+        }
+        try begin(0)
+        var steps = 0
+        _ = try longRun.guarding(saver) {
+            try StageSequenceRunner.run(model: lm, stages: runs, progress: { _, r in
                 if r.step == 1 { firstStepEnd = Date() }
                 printStep(r)
                 try saveInterval(saver, after: r, model: lm, lora: lora)
-            }
+            }, afterStage: { i, result in
+                let trained = Date()
+                steps += result.steps
+                var perStep = ""
+                if let f = firstStepEnd, result.steps > 1 {
+                    perStep = String(format: " (%.3f s/step after the first)", trained.timeIntervalSince(f) / Double(result.steps - 1))
+                }
+                var saved = ""
+                if sequence {
+                    saved = "; saved " + (try saveResult(lm, lora: lora, merge: false, tokenizerFile: tokURL, to: stageOut(i)))
+                }
+                print(String(format: "%d steps in %.1f s%@%@", result.steps, trained.timeIntervalSince(stageStart), perStep, saved))
+                if i + 1 < plan.count { try begin(i + 1) }
+            })
         }
-        let trained = Date()
-        let saved = try saveResult(lm, lora: lora, merge: loraOptions.mergeLora, tokenizerFile: URL(fileURLWithPath: tokPath), to: out)
-        var perStep = ""
-        if let f = firstStepEnd, result.steps > 1 {
-            perStep = String(format: " (%.3f s/step after the first)", trained.timeIntervalSince(f) / Double(result.steps - 1))
-        }
-        print(String(format: "%d steps in %.1f s%@; saved %@", result.steps, trained.timeIntervalSince(start), perStep, saved))
+        let saved = try saveResult(lm, lora: lora, merge: loraOptions.mergeLora, tokenizerFile: tokURL, to: out)
+        print(String(format: "%d steps in %.1f s; saved %@", steps, Date().timeIntervalSince(start), saved))
     }
 }
 
