@@ -371,7 +371,11 @@ struct Train: ParsableCommand {
             })
         }
         let saved = try saveResult(lm, lora: lora, merge: loraOptions.mergeLora, tokenizerFile: tokURL, to: out)
-        print(String(format: "%d steps in %.1f s; saved %@", steps, Date().timeIntervalSince(start), saved))
+        if sequence {
+            print(String(format: "%d stages, %d steps in %.1f s; saved %@", plan.count, steps, Date().timeIntervalSince(start), saved))
+        } else {
+            print("saved \(saved)")
+        }
     }
 }
 
