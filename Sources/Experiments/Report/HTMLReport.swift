@@ -29,47 +29,45 @@ public struct HTMLReport {
         ("mass_loglik_r", "log π(R), the refusal", "prompt-mean sequence log-likelihood (nats)"),
     ]
 
-    public func render() -> String {
+    /// One row of charts per metric (one chart per algorithm), one line per entry of `lines`.
+    func curveSection(_ metrics: [(key: String, title: String, axis: String)],
+                      lines: [(name: String, curve: (String, String) -> [(step: Int, value: SeedStatistic)])],
+                      withRetrained: Bool, width: Int, height: Int) -> String {
         let a = analysis
-        var body = "<h1>\(escapeXML(title))</h1>\n"
-        body += "<p>Seeds: \(a.seeds.map(String.init).joined(separator: ", ")). Lines are means over seeds; shaded bands span the seeds' minimum to maximum.</p>\n"
-        for metric in Self.curveMetrics where a.records.contains(where: { $0.metrics[metric.key] != nil && $0.algorithm != "retrained" }) {
+        var body = ""
+        for metric in metrics where a.records.contains(where: { $0.metrics[metric.key] != nil && $0.algorithm != "retrained" }) {
             body += "<h2>\(metric.title) over unlearning steps</h2>\n<div class=\"row\">\n"
             for algorithm in a.algorithms {
                 var series: [Series] = []
-                for p in a.positions {
-                    let curve = a.curve(metric.key, algorithm: algorithm, position: p)
+                for line in lines {
+                    let curve = line.curve(metric.key, algorithm)
                     guard !curve.isEmpty else { continue }
                     let band = a.seeds.count > 1 ? Band(lower: curve.map(\.value.min), upper: curve.map(\.value.max)) : nil
-                    series.append(Series(name: "p=\(p)", x: curve.map { Double($0.step) }, y: curve.map(\.value.mean), band: band, markers: true))
+                    series.append(Series(name: line.name, x: curve.map { Double($0.step) }, y: curve.map(\.value.mean), band: band, markers: true))
                 }
-                if let retrained = a.retrained(metric.key), let steps = a.steps.first.map({ [$0, a.steps.last!] }) {
+                if withRetrained, let retrained = a.retrained(metric.key), let steps = a.steps.first.map({ [$0, a.steps.last!] }) {
                     series.append(Series(name: "retrained", x: steps.map(Double.init), y: [retrained.mean, retrained.mean], color: "#555555", dashed: true))
                 }
                 guard !series.isEmpty else { continue }
                 let chart = LineChart(title: "\(metric.title): \(algorithm)", xTitle: "unlearning step", yTitle: metric.axis,
-                                      series: series, width: 520, height: 360)
+                                      series: series, width: width, height: height)
                 body += "<figure>\(inline(chart.svg()))</figure>\n"
             }
             body += "</div>\n"
         }
-        for metric in Self.orderCurveMetrics where a.records.contains(where: { $0.metrics[metric.key] != nil && $0.algorithm != "retrained" }) {
-            body += "<h2>\(metric.title) over unlearning steps</h2>\n<div class=\"row\">\n"
-            for algorithm in a.algorithms {
-                var series: [Series] = []
-                for path in a.orders {
-                    let curve = a.curve(metric.key, algorithm: algorithm, path: path)
-                    guard !curve.isEmpty else { continue }
-                    let band = a.seeds.count > 1 ? Band(lower: curve.map(\.value.min), upper: curve.map(\.value.max)) : nil
-                    series.append(Series(name: path.joined(separator: " → "), x: curve.map { Double($0.step) }, y: curve.map(\.value.mean), band: band, markers: true))
-                }
-                guard !series.isEmpty else { continue }
-                let chart = LineChart(title: "\(metric.title): \(algorithm)", xTitle: "unlearning step", yTitle: metric.axis,
-                                      series: series, width: 720, height: 400)
-                body += "<figure>\(inline(chart.svg()))</figure>\n"
-            }
-            body += "</div>\n"
-        }
+        return body
+    }
+
+    public func render() -> String {
+        let a = analysis
+        var body = "<h1>\(escapeXML(title))</h1>\n"
+        body += "<p>Seeds: \(a.seeds.map(String.init).joined(separator: ", ")). Lines are means over seeds; shaded bands span the seeds' minimum to maximum.</p>\n"
+        // Recency curves: one line per forget position. Mass curves: one line per stage order,
+        // as several orders share a position.
+        let byPosition = a.positions.map { p in (name: "p=\(p)", curve: { (m: String, alg: String) in a.curve(m, algorithm: alg, position: p) }) }
+        let byOrder = a.orders.map { path in (name: path.joined(separator: " → "), curve: { (m: String, alg: String) in a.curve(m, algorithm: alg, path: path) }) }
+        body += curveSection(Self.curveMetrics, lines: byPosition, withRetrained: true, width: 520, height: 360)
+        body += curveSection(Self.orderCurveMetrics, lines: byOrder, withRetrained: false, width: 720, height: 400)
         for algorithm in a.algorithms {
             guard let (labels, matrix) = a.meanDivergence(algorithm: algorithm) else { continue }
             let map = Heatmap(title: "Jeffreys divergence between paths: \(algorithm)", rowLabels: labels, columnLabels: labels, values: matrix)
