@@ -415,8 +415,11 @@ struct Unlearn: ParsableCommand {
     @Option(help: "α (retain weight) of GradDiff / +RT / IdkDPO.")
     var alpha: Double?
 
-    @Option(help: "Optimizer updates.")
-    var steps = 10
+    @Option(help: "Optimizer updates (default 10; or give --epochs).")
+    var steps: Int?
+
+    @Option(help: "Passes over the forget set instead of --steps: epochs × ⌈forget examples / batch size⌉ updates.")
+    var epochs: Int?
 
     @OptionGroup var opt: OptimizationOptions
 
@@ -425,6 +428,12 @@ struct Unlearn: ParsableCommand {
 
     @Option(help: "Output checkpoint directory.")
     var out: String
+
+    func validate() throws {
+        if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be >= 1, got \(steps)") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be >= 1, got \(epochs)") }
+    }
 
     func run() throws {
         try opt.validateCommon()
@@ -447,6 +456,8 @@ struct Unlearn: ParsableCommand {
         let forgetSet = try encoder.load(forget)
         let retainSet = try retain.map { try encoder.load($0) } ?? []
         let idkSet = try idk.map { try encoder.load($0) }
+        // Batches are drawn epoch after epoch, so whole epochs are ⌈N / batch⌉ updates each.
+        let steps = epochs.map { $0 * ((forgetSet.count + opt.batchSize - 1) / opt.batchSize) } ?? self.steps ?? 10
         var options = UnlearningOptions(steps: steps, batchSize: opt.batchSize, maxContext: opt.maxContext(lm),
                                         padId: Int32(lm.config.padTokenId ?? encoder.eos), optimizer: try opt.optimizerChoice(),
                                         schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm, objective: objective,
