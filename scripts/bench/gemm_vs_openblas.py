@@ -126,6 +126,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds per shape and thread count")
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median)")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--pause", type=float, default=0.5,
+                    help="seconds of rest before each measurement, so OpenBLAS's spinning threads go idle")
     ap.add_argument("--quick", action="store_true", help="forward products only")
     ap.add_argument("--shape", action="append", default=[],
                     help="MxKxN:TT (e.g. 2048x512x1408:NT); repeatable; default: the model shapes")
@@ -163,7 +165,11 @@ def main():
         for (m, k, n, ta, tb) in todo:
             ours, theirs = [], []
             for _ in range(args.rounds):
+                # OpenBLAS's idle threads spin for a while after each call (its THREAD_TIMEOUT, about
+                # 2^28 cycles): without a pause they would take a core from the next measurement.
+                time.sleep(args.pause)
                 ours.append(palimpsest_gflops(args.binary, m, k, n, ta, tb, threads, args.repeats))
+                time.sleep(args.pause)
                 theirs.append(numpy_gflops(m, k, n, ta, tb, args.repeats))
             p, o = statistics.median(ours), statistics.median(theirs)
             row = {"m": m, "k": k, "n": n, "transA": ta, "transB": tb, "threads": threads,
