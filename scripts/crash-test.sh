@@ -22,10 +22,21 @@ if [ "${KEEP:-0}" = 1 ]; then echo "crash-test: runs kept in $work"; else trap '
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+done_units() { cat "$1/log.jsonl" 2>/dev/null | awk '/"event":"done"/ { n++ } END { print n + 0 }'; }
+
 "$BIN" demo --print-spec smoke > "$work/smoke.yaml"
+# The uninterrupted run, with its timeline: "k t" when k units had finished t seconds after the start.
 t0=$(now)
-"$BIN" run "$work/smoke.yaml" --out "$work/reference" > "$work/reference.log" 2>&1 \
-    || { cat "$work/reference.log" >&2; echo "crash-test: the uninterrupted run failed" >&2; exit 1; }
+"$BIN" run "$work/smoke.yaml" --out "$work/reference" > "$work/reference.log" 2>&1 &
+pid=$!
+seen=0
+: > "$work/timeline"
+while kill -0 "$pid" 2>/dev/null; do
+    n=$(done_units "$work/reference"); t=$(since "$t0")
+    while [ "$seen" -lt "$n" ]; do seen=$((seen + 1)); echo "$seen $t" >> "$work/timeline"; done
+    sleep 0.02
+done
+wait "$pid" || { cat "$work/reference.log" >&2; echo "crash-test: the uninterrupted run failed" >&2; exit 1; }
 reference_seconds=$(since "$t0")
 echo "crash-test: uninterrupted run: ${reference_seconds} s"
 
@@ -45,23 +56,44 @@ fi
 echo "crash-test: disk full: failed cleanly ($(grep -m1 "File too large" "$work/diskfull.log" | cut -c1-160))"
 
 # Kill points, seeded: for kill i, a number of finished units u_i (increasing) and a delay d_i;
-# the run is killed d_i seconds after the u_i-th unit finished, so the kills are spread over
-# the whole run (training, unlearning, comparison, report) whatever the machine's speed.
+# the run is killed d_i seconds after the u_i-th unit finished. The delays scale with the
+# uninterrupted run's timeline: d_i is 10-50% of the time it took from its u_i-th to its
+# (u_i+1)-th finished unit, and u_i is drawn among the gaps of at least 0.5 s (the largest
+# ones when there are too few), one from each of KILLS equal slices in run order. So every kill
+# lands while a unit is running, spread over the whole run (training, unlearning, comparison,
+# report), however fast the machine.
 units=$("$BIN" status "$work/reference" | awk '/units finished/ { print $3 }')
-points=$(awk -v seed="$SEED" -v n="$KILLS" -v u="$units" \
-    'BEGIN { srand(seed); for (i = 0; i < n; i++) printf "%d:%.2f\n", int(i * u / n + rand() * u / n), rand() * 2.5 }')
-done_units() { cat "$work/killed/log.jsonl" 2>/dev/null | awk '/"event":"done"/ { n++ } END { print n + 0 }'; }
+points=$(awk -v seed="$SEED" -v n="$KILLS" '
+    { t[$1] = $2; if ($1 > u) u = $1 }
+    END {
+        srand(seed); t[0] = 0
+        for (k = 0; k < u; k++) { g[k] = t[k + 1] - t[k]; if (g[k] >= 0.5) e[m++] = k }
+        if (m < n) {   # too few long gaps: the n longest (all gaps when there are fewer), in run order
+            m = 0; for (k = 0; k < u; k++) used[k] = 0
+            for (j = 0; j < n && j < u; j++) {
+                b = -1; for (k = 0; k < u; k++) if (!used[k] && (b < 0 || g[k] > g[b])) b = k
+                used[b] = 1
+            }
+            for (k = 0; k < u; k++) if (used[k]) e[m++] = k
+        }
+        kills = n < m ? n : m
+        for (i = 0; i < kills; i++) {
+            lo = int(i * m / kills); hi = int((i + 1) * m / kills)
+            k = e[lo + int(rand() * (hi - lo))]
+            printf "%d:%.3f\n", k, (0.1 + 0.4 * rand()) * g[k]
+        }
+    }' "$work/timeline")
 t1=$(now)
 i=0
 for point in $points; do
     i=$((i + 1)); target=${point%%:*}; delay=${point##*:}
     "$BIN" run "$work/smoke.yaml" --out "$work/killed" >> "$work/killed.log" 2>&1 &
     pid=$!
-    while kill -0 "$pid" 2>/dev/null && [ "$(done_units)" -lt "$target" ]; do sleep 0.05; done
+    while kill -0 "$pid" 2>/dev/null && [ "$(done_units "$work/killed")" -lt "$target" ]; do sleep 0.02; done
     sleep "$delay"
     if kill -KILL "$pid" 2>/dev/null; then
         wait "$pid" 2>/dev/null || true
-        echo "crash-test: kill $i: ${delay} s after unit $target of $units finished (finished now: $(done_units))"
+        echo "crash-test: kill $i: ${delay} s after unit $target of $units finished (finished now: $(done_units "$work/killed"))"
     else
         wait "$pid" 2>/dev/null || true
         echo "crash-test: kill $i: the run had already ended"
