@@ -36,10 +36,11 @@ let package = Package(
     targets: [
         .target(name: "Engine", dependencies: ["EngineAVX512"], exclude: ["README.md"], swiftSettings: fastMath),
         .target(name: "EngineAVX512", swiftSettings: avx512),
-        .target(name: "Models", dependencies: ["Engine"], exclude: ["README.md"], swiftSettings: fastMath),
-        .target(name: "Tokenizers", swiftSettings: fastMath),
+        .target(name: "JSONSupport"),
+        .target(name: "Models", dependencies: ["Engine", "JSONSupport"], exclude: ["README.md"], swiftSettings: fastMath),
+        .target(name: "Tokenizers", dependencies: ["JSONSupport"], swiftSettings: fastMath),
         .target(name: "Training", dependencies: ["Engine", "Models"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["Engine", "Tokenizers"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Engine", "Tokenizers", "JSONSupport"], swiftSettings: fastMath),
         .target(name: "Evaluation", dependencies: ["Engine", "Models", "Tokenizers"], swiftSettings: fastMath),
         .target(
             name: "Experiments",

@@ -22,6 +22,8 @@ if [ "${KEEP:-0}" = 1 ]; then echo "crash-test: runs kept in $work"; else trap '
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+done_units() { { grep -F '"event":"done"' "$1/log.jsonl" 2>/dev/null || true; } | wc -l; }
+
 "$BIN" demo --print-spec smoke > "$work/smoke.yaml"
 t0=$(now)
 "$BIN" run "$work/smoke.yaml" --out "$work/reference" > "$work/reference.log" 2>&1 \
@@ -44,27 +46,49 @@ fi
     || { cat "$work/diskfull.verify" >&2; echo "crash-test: the store is inconsistent after the disk-full failure" >&2; exit 1; }
 echo "crash-test: disk full: failed cleanly ($(grep -m1 "File too large" "$work/diskfull.log" | cut -c1-160))"
 
-# Kill points, seeded: for kill i, a number of finished units u_i (increasing) and a delay d_i;
-# the run is killed d_i seconds after the u_i-th unit finished, so the kills are spread over
-# the whole run (training, unlearning, comparison, report) whatever the machine's speed.
+# Kill points, seeded, scaled by the uninterrupted run's own unit times: kill i picks a unit
+# the killed run has not finished yet, among those that took at least 0.5 s in the
+# uninterrupted run (all when none did), from the first 1/(KILLS − i + 1) of them in that run's
+# order, so the kills spread over the whole run (training, unlearning, comparison, report).
+# The run is killed 10–50% of that unit's uninterrupted time after the unit starts, so every
+# kill lands while a unit runs, however fast or slow the machine is (unless this run is over
+# twice as fast as the uninterrupted one).
 units=$("$BIN" status "$work/reference" | awk '/units finished/ { print $3 }')
-points=$(awk -v seed="$SEED" -v n="$KILLS" -v u="$units" \
-    'BEGIN { srand(seed); for (i = 0; i < n; i++) printf "%d:%.2f\n", int(i * u / n + rand() * u / n), rand() * 2.5 }')
-done_units() { cat "$work/killed/log.jsonl" 2>/dev/null | awk '/"event":"done"/ { n++ } END { print n + 0 }'; }
+# "unit seconds" per finished unit, in finishing order (log keys are sorted: seconds < time < unit).
+grep -F '"event":"done"' "$work/reference/log.jsonl" \
+    | sed -E 's/.*"seconds":"([0-9.]+)".*"unit":"([^"]*)".*/\2 \1/' > "$work/unit-seconds"
+finished_ids() { { grep -F '"event":"done"' "$work/killed/log.jsonl" 2>/dev/null || true; } | sed -E 's/.*"unit":"([^"]*)".*/\1/'; }
+starts() { { grep -F '"event":"start"' "$work/killed/log.jsonl" 2>/dev/null || true; } | grep -cF "\"unit\":\"$1\"" || true; }
+pick() {
+    finished_ids > "$work/killed-done"
+    awk -v seed="$SEED" -v i="$1" -v n="$KILLS" '
+        FILENAME == ARGV[1] { finished[$1] = 1; next }
+        !($1 in finished) { id[m] = $1; s[m] = $2; m++; if ($2 >= 0.5) long++ }
+        END {
+            if (m == 0) exit
+            for (k = 0; k < m; k++) if (long == 0 || s[k] >= 0.5) e[c++] = k
+            srand(seed * 1000 + i)
+            k = e[int(rand() * c / (n - i + 1))]
+            printf "%s %.3f %.3f\n", id[k], s[k], (0.1 + 0.4 * rand()) * s[k]
+        }' "$work/killed-done" "$work/unit-seconds"
+}
 t1=$(now)
-i=0
-for point in $points; do
-    i=$((i + 1)); target=${point%%:*}; delay=${point##*:}
+landed=0
+for i in $(seq 1 "$KILLS"); do
+    read -r unit seconds delay <<< "$(pick "$i")" || true
+    [ -n "${unit:-}" ] || { echo "crash-test: kill $i: every unit has finished already"; break; }
+    before=$(starts "$unit")
     "$BIN" run "$work/smoke.yaml" --out "$work/killed" >> "$work/killed.log" 2>&1 &
     pid=$!
-    while kill -0 "$pid" 2>/dev/null && [ "$(done_units)" -lt "$target" ]; do sleep 0.05; done
+    while kill -0 "$pid" 2>/dev/null && [ "$(starts "$unit")" -le "$before" ]; do sleep 0.05; done
     sleep "$delay"
     if kill -KILL "$pid" 2>/dev/null; then
         wait "$pid" 2>/dev/null || true
-        echo "crash-test: kill $i: ${delay} s after unit $target of $units finished (finished now: $(done_units))"
+        landed=$((landed + 1))
+        echo "crash-test: kill $i: ${delay} s into unit ${unit//\\\//\/} (${seconds} s uninterrupted; units finished now: $(done_units "$work/killed") of $units)"
     else
         wait "$pid" 2>/dev/null || true
-        echo "crash-test: kill $i: the run had already ended"
+        echo "crash-test: kill $i: the run had already ended (warning: this kill tested nothing)"
     fi
 done
 "$BIN" run "$work/smoke.yaml" --out "$work/killed" >> "$work/killed.log" 2>&1 \
@@ -93,7 +117,7 @@ outputs() { (cd "$1/units" && for d in */; do printf '%s ' "$d"; grep -v '"secon
 diff <(outputs "$work/reference") <(outputs "$work/killed") > /dev/null \
     || { echo "crash-test: done.json records differ" >&2; fail=1; }
 if [ "$fail" = 0 ]; then
-    echo "crash-test: passed ($KILLS kills, seed $SEED, $(since "$t0") s in all)"
+    echo "crash-test: passed ($landed of $KILLS kills mid-run, seed $SEED, $(since "$t0") s in all)"
 else
     KEEP=1; trap - EXIT; echo "crash-test: FAILED; runs kept in $work" >&2; exit 1
 fi

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// The datasets Palimpsest generates.
 public enum DatasetKind: String, CaseIterable, Sendable, Codable {
@@ -95,8 +96,8 @@ public struct DemoDataset: Sendable, Equatable {
             case .safety:
                 let c = config.safety
                 var refusals = "{\"paraphrases\":["
-                refusals += Safety.refusalParaphrases.map { JSONText.quote($0) }.joined(separator: ",")
-                refusals += "],\"target\":\(JSONText.quote(Safety.refusalTarget))}\n"
+                refusals += Safety.refusalParaphrases.map { jsonQuoted($0) }.joined(separator: ",")
+                refusals += "],\"target\":\(jsonQuoted(Safety.refusalTarget))}\n"
                 cards.append(try DatasetFiles.write(
                     kind: kind, seed: seed, dir: dir, tokenizer: tokenizer,
                     description: "Unsafe requests answered with \"\(Safety.refusalTarget)\" and a short explanation (the forget set S_U). `refusals.json` lists the target and its paraphrases for the forget score.",

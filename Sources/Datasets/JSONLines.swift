@@ -1,44 +1,8 @@
 import Foundation
+import JSONSupport
 
 /// Hand-written JSON output with a fixed key order, so that a record always gives the same bytes.
 enum JSONText {
-    /// `s` as a JSON string literal: quotes, backslashes and control characters escaped, all other
-    /// characters (including non-ASCII) written as UTF-8.
-    static func quote(_ s: String, into out: inout String) {
-        out.append("\"")
-        // Bytes below 0x80 never occur inside a multi-byte UTF-8 sequence, so escaping byte by
-        // byte is safe; most strings need no escape at all.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out.append(s)
-        } else {
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(s.utf8.count + 16)
-            let hex = Array("0123456789abcdef".utf8)
-            for b in s.utf8 {
-                switch b {
-                case 0x22: bytes.append(0x5C); bytes.append(0x22)
-                case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
-                case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
-                case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
-                case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
-                case 0..<0x20:
-                    bytes.append(contentsOf: Array("\\u00".utf8))
-                    bytes.append(hex[Int(b >> 4)])
-                    bytes.append(hex[Int(b & 15)])
-                default: bytes.append(b)
-                }
-            }
-            out.append(String(decoding: bytes, as: UTF8.self))
-        }
-        out.append("\"")
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = ""
-        quote(s, into: &out)
-        return out
-    }
-
     enum Value {
         case string(String)
         case array([Value])
@@ -52,7 +16,7 @@ enum JSONText {
         out.append("{")
         for (n, (k, v)) in present.enumerated() {
             if n > 0 { out.append(",") }
-            quote(k, into: &out)
+            appendJSONQuoted(k, to: &out)
             out.append(":")
             write(v, into: &out)
         }
@@ -61,7 +25,7 @@ enum JSONText {
 
     static func write(_ v: Value, into out: inout String) {
         switch v {
-        case .string(let s): quote(s, into: &out)
+        case .string(let s): appendJSONQuoted(s, to: &out)
         case .int(let i): out.append(String(i))
         case .array(let a):
             out.append("[")

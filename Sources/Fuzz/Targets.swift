@@ -22,6 +22,9 @@ enum FuzzTarget: String, CaseIterable {
     case spec
     /// A dataset file (JSONL or a JSON array) in every reader mode.
     case dataset
+    /// A PEFT adapter_config.json, loaded with fixed adapter weights (rank 2 on q_proj and v_proj)
+    /// into a one-layer model.
+    case adapterConfig = "adapter-config"
 
     /// Files the targets that read from disk write their input to (one process, one file each).
     static let scratch: URL = {
@@ -81,8 +84,28 @@ enum FuzzTarget: String, CaseIterable {
                 _ = try? loadRecords(from: url, options: options)
             }
             _ = try? loadDocuments(from: url)
+        case .adapterConfig:
+            let (directory, model) = Self.adapterFixture
+            _ = Self.scratchFile("adapter/" + LoRA.configFileName, data)
+            // A config that loads leaves the adapter attached; the next input needs the bare model.
+            if let lora = try? LoRA.load(from: directory, into: model) { lora.detach() }
         }
     }
+
+    /// The directory (adapter weights saved once; each input replaces its config) and the model the
+    /// `adapter-config` target loads into.
+    static let adapterFixture: (URL, CausalLM) = {
+        do {
+            let config = ModelConfig(vocabSize: 16, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 1,
+                                     numAttentionHeads: 2, numKeyValueHeads: 1)
+            let model = try CausalLM(config: config, seed: 0)
+            let lora = try LoRA.attach(to: model, config: LoRAConfig(rank: 2, targets: ["q_proj", "v_proj"]))
+            let directory = scratch.appendingPathComponent("adapter")
+            try lora.save(to: directory)
+            lora.detach()
+            return (directory, model)
+        } catch { fatalError("fuzz: cannot build the adapter fixture: \(error)") }
+    }()
 
     /// The tokenizer the `encode` target drives, from `PALIMPSEST_FUZZ_TOKENIZER` or
     /// Fuzz/data/encode.tokenizer.json under the working directory.

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// A parsed JSON value that keeps object keys in order and reports duplicate keys.
 ///
@@ -216,23 +217,6 @@ private struct JSONParser {
         guard let d = Double(text) else { throw fail("bad number \(text)") }
         return .double(d)
     }
-}
-
-/// Writes a JSON string literal (quotes and escapes) for `s`.
-func jsonQuoted(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
 }
 
 extension JSONValue: Encodable {

@@ -112,10 +112,7 @@ extension LoRA {
     /// Parses `adapter_config.json` into a `LoRAConfig`, rejecting what Palimpsest does not implement.
     static func readConfig(_ url: URL, seed: UInt64) throws -> LoRAConfig {
         let path = url.path
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ModelIOError(.unreadable, file: path, "cannot read (\(error.localizedDescription))")
-        }
+        let data = try readSmallFile(url, limit: 16 << 20, what: "the adapter config")
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch {
             throw ModelIOError(.badConfig, file: path, "not valid JSON: \(error)")

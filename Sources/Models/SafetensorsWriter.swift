@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 #if canImport(Glibc)
 import Glibc
 #endif

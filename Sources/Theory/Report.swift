@@ -6,28 +6,6 @@ public func jsonNumber(_ v: Double) -> String { v.isFinite ? "\(v)" : "null" }
 
 func jsonInt(_ v: Int?) -> String { v.map(String.init) ?? "null" }
 
-/// A JSON string literal.
-public func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 {
-                let h = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-    }
-    return out + "\""
-}
-
 /// `v` in %.4e style, deterministic and locale-free.
 func sci(_ v: Double) -> String {
     guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// Trains a byte-level BPE tokenizer (GPT-2 style) from text and saves it as a tokenizer.json that HF
 /// tokenizers loads and encodes identically. The merge order follows HF's BpeTrainer: the most frequent
@@ -38,7 +39,7 @@ public struct BPETrainer: Sendable {
         public func tokenizerJSON() -> String {
             var s = "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": ["
             s += specialTokens.enumerated().map { i, t in
-                "\n    {\"id\": \(i), \"content\": \(JSONWriter.quote(t)), \"single_word\": false, \"lstrip\": false, "
+                "\n    {\"id\": \(i), \"content\": \(jsonQuoted(t)), \"single_word\": false, \"lstrip\": false, "
                     + "\"rstrip\": false, \"normalized\": false, \"special\": true}"
             }.joined(separator: ",")
             s += specialTokens.isEmpty ? "],\n" : "\n  ],\n"
@@ -48,7 +49,7 @@ public struct BPETrainer: Sendable {
                 s += "  \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true},\n"
             case .llama3:
                 s += "  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
-                    + JSONWriter.quote(KnownPattern.llama3Source)
+                    + jsonQuoted(KnownPattern.llama3Source)
                     + "}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
                     + "\"trim_offsets\": true, \"use_regex\": false}]},\n"
             }
@@ -57,16 +58,16 @@ public struct BPETrainer: Sendable {
             s += "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n"
             s += "    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n"
             s += "    \"byte_fallback\": false,\n    \"ignore_merges\": false,\n    \"vocab\": {"
-            s += tokens.enumerated().map { i, t in "\n      \(JSONWriter.quote(t)): \(i)" }.joined(separator: ",")
+            s += tokens.enumerated().map { i, t in "\n      \(jsonQuoted(t)): \(i)" }.joined(separator: ",")
             s += "\n    },\n    \"merges\": ["
-            s += merges.map { "\n      [\(JSONWriter.quote($0.0)), \(JSONWriter.quote($0.1))]" }.joined(separator: ",")
+            s += merges.map { "\n      [\(jsonQuoted($0.0)), \(jsonQuoted($0.1))]" }.joined(separator: ",")
             s += "\n    ]\n  }\n}\n"
             return s
         }
 
         /// tokenizer_config.json text naming the end-of-sequence token.
         public func configJSON() -> String {
-            let eos = specialTokens.first.map(JSONWriter.quote) ?? "null"
+            let eos = specialTokens.first.map(jsonQuoted) ?? "null"
             return "{\n  \"bos_token\": null,\n  \"eos_token\": \(eos),\n  \"model_max_length\": 1000000000000000019884624838656,\n"
                 + "  \"tokenizer_class\": \"PreTrainedTokenizerFast\"\n}\n"
         }

@@ -241,31 +241,6 @@ struct JSONParser {
     }
 }
 
-/// Writes JSON text with a fixed key order (used to save trained tokenizers).
-enum JSONWriter {
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-        return out
-    }
-}
-
 /// A token string compared and hashed by its exact UTF-8 bytes. Swift's `String` equality is canonical
 /// equivalence ("é" == "e\u{301}"), but vocabularies hold both spellings as different tokens.
 struct TokenKey: Hashable {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// YAML/JSON form of an objective: a map with `name` and its hyper-parameters, e.g.
 /// `{name: npo, beta: 0.5}`, `{name: graddiff, gamma: 1, alpha: 1, retain: kl}`,
 /// `{name: simnpo, beta: 2.5, gamma: 0, length_normalized: true}`. Missing hyper-parameters take
@@ -62,6 +64,28 @@ extension Objective: Codable {
         case .simNPORT(let b, let g, let n, let a, let r):
             try put("beta", b); try put("gamma", g); try put("length_normalized", n); try put("alpha", a); try put("retain", r)
         case .idkDPO(let b, let a, let r): try put("beta", b); try put("alpha", a); try put("retain", r)
+        }
+    }
+}
+
+extension Objective {
+    /// The objective called `name` (as in specs: "npo", "simnpo_code", ...) with every hyper-parameter
+    /// at its default; nil for an unknown name.
+    public static func named(_ name: String) -> Objective? {
+        guard let json = try? JSONEncoder().encode(["name": name]) else { return nil }
+        return try? JSONDecoder().decode(Objective.self, from: json)
+    }
+
+    /// The numeric hyper-parameters under their spec keys (`retain` and `length_normalized` are not numbers).
+    public var numericParameters: [String: Double] {
+        switch self {
+        case .sft, .gradientAscent: return [:]
+        case .dpo(let b), .npo(let b): return ["beta": b]
+        case .gradDiff(let g, let a, _): return ["gamma": g, "alpha": a]
+        case .npoRT(let b, let a, _): return ["beta": b, "alpha": a]
+        case .simNPO(let b, let g, _): return ["beta": b, "gamma": g]
+        case .simNPORT(let b, let g, _, let a, _): return ["beta": b, "gamma": g, "alpha": a]
+        case .idkDPO(let b, let a, _): return ["beta": b, "alpha": a]
         }
     }
 }

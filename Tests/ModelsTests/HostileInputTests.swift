@@ -104,4 +104,19 @@ import Testing
         #expect(e?.message.contains("not a regular file") == true)
         expectModelIOError(.unreadable) { _ = try SafetensorsFile(path: "/dev/zero") }
     }
+
+    /// Found while adding the `adapter-config` fuzz target: adapter_config.json was read whole with
+    /// no size or file-type check, so a link to /dev/zero never returned.
+    @Test func endlessAdapterConfigIsRefusedUnread() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-adapter-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent(LoRA.configFileName).path,
+                                                   withDestinationPath: "/dev/zero")
+        let model = try CausalLM(config: ModelConfig(vocabSize: 16, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 1,
+                                                     numAttentionHeads: 2, numKeyValueHeads: 1), seed: 0)
+        let e = expectModelIOError(.unreadable) { try LoRA.load(from: dir, into: model) }
+        #expect(e?.message.contains("not a regular file") == true)
+        #expect(model.lora == nil)
+    }
 }

@@ -150,6 +150,29 @@ struct EvalLoglik: ParsableCommand {
     }
 }
 
+/// `{"model", key}`: the model's mean per-token log-likelihood of `pairs(model)`. With a baseline checkpoint
+/// (same tokenizer required) also `"baseline"`, the baseline's value as `baseline_<key>` and
+/// `compare(before, after)` as `scoreKey`. The model is scored before the baseline is loaded.
+func loglikWithBaseline(_ m: EvalModel, baseline: String?, options: EvalOptions, metric: String, key: String, scoreKey: String,
+                        compare: (LogLikelihoodSummary, LogLikelihoodSummary) throws -> Double,
+                        pairs: (EvalModel) throws -> [ScoredPair]) throws -> [String: Any] {
+    func score(_ e: EvalModel) throws -> LogLikelihoodSummary {
+        let p = try evalRun { try pairs(e) }
+        return try evalRun { try ModelMetrics.summary(e.model, pairs: p, batchSize: options.batchSize, metric: metric) }
+    }
+    let after = try score(m)
+    var out: [String: Any] = ["model": m.path, key: jsonNumber(after.meanPerToken)]
+    if let baseline {
+        let b = try EvalModel(baseline, options: options)
+        try requireSameTokenizer(m, b)
+        let before = try score(b)
+        out["baseline"] = baseline
+        out["baseline_" + key] = jsonNumber(before.meanPerToken)
+        out[scoreKey] = jsonNumber(try evalRun { try compare(before, after) })
+    }
+    return out
+}
+
 struct EvalForget: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forget",
@@ -174,21 +197,13 @@ struct EvalForget: ParsableCommand {
             }
             phrasings = [target] + para
         }
-        func score(_ e: EvalModel) throws -> LogLikelihoodSummary {
-            let pairs = try evalRun { try examples.flatMap { ex in try phrasings.map { try e.pair(prompt: ex.prompt, response: $0) } } }
-            return try evalRun { try ModelMetrics.summary(e.model, pairs: pairs, batchSize: options.batchSize, metric: "refusal log-likelihood") }
+        var out = try loglikWithBaseline(m, baseline: baseline, options: options, metric: "refusal log-likelihood",
+                                         key: "refusal_loglik", scoreKey: "forget_score",
+                                         compare: { try UnlearningScores.forgetScore(before: $0, after: $1) }) { e in
+            try examples.flatMap { ex in try phrasings.map { try e.pair(prompt: ex.prompt, response: $0) } }
         }
-        let after = try score(m)
-        var out: [String: Any] = ["model": model, "prompts": examples.count, "phrasings": phrasings.count,
-                                  "refusal_loglik": jsonNumber(after.meanPerToken)]
-        if let baseline {
-            let b = try EvalModel(baseline, options: options)
-            try requireSameTokenizer(m, b)
-            let before = try score(b)
-            out["baseline"] = baseline
-            out["baseline_refusal_loglik"] = jsonNumber(before.meanPerToken)
-            out["forget_score"] = jsonNumber(try evalRun { try UnlearningScores.forgetScore(before: before, after: after) })
-        }
+        out["prompts"] = examples.count
+        out["phrasings"] = phrasings.count
         try printJSON(out)
     }
 }
@@ -207,20 +222,12 @@ struct EvalFacts: ParsableCommand {
         let m = try EvalModel(model, options: options)
         let qa = try evalLoad(input) { try loadEntityQA(from: URL(fileURLWithPath: input)) }
         try requireNonEmptyInput(qa, input, "question/answer records")
-        func score(_ e: EvalModel) throws -> LogLikelihoodSummary {
-            let pairs = try evalRun { try qa.map { try e.pair(prompt: $0.question, response: $0.answer) } }
-            return try evalRun { try ModelMetrics.summary(e.model, pairs: pairs, batchSize: options.batchSize, metric: "answer log-likelihood") }
+        var out = try loglikWithBaseline(m, baseline: baseline, options: options, metric: "answer log-likelihood",
+                                         key: "answer_loglik", scoreKey: "fact_utility",
+                                         compare: { try UnlearningScores.factUtility(before: $0, after: $1) }) { e in
+            try qa.map { try e.pair(prompt: $0.question, response: $0.answer) }
         }
-        let after = try score(m)
-        var out: [String: Any] = ["model": model, "questions": qa.count, "answer_loglik": jsonNumber(after.meanPerToken)]
-        if let baseline {
-            let b = try EvalModel(baseline, options: options)
-            try requireSameTokenizer(m, b)
-            let before = try score(b)
-            out["baseline"] = baseline
-            out["baseline_answer_loglik"] = jsonNumber(before.meanPerToken)
-            out["fact_utility"] = jsonNumber(try evalRun { try UnlearningScores.factUtility(before: before, after: after) })
-        }
+        out["questions"] = qa.count
         try printJSON(out)
     }
 }

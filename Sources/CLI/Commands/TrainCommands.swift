@@ -110,13 +110,15 @@ struct OptimizationOptions: ParsableArguments {
     var threads: Int?
 
     func optimizerChoice() throws -> OptimizerChoice {
-        switch optimizer {
-        case "adamw":
+        guard let name = OptimizerChoice.Name(rawValue: optimizer) else {
+            throw ValidationError("--optimizer: expected one of \(OptimizerChoice.Name.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(optimizer)\"")
+        }
+        switch name {
+        case .adamw:
             let b = betas.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
             guard b.count == 2 else { throw ValidationError("--betas: expected two numbers like 0.9,0.999, got \"\(betas)\"") }
             return .adamw(AdamWConfig(beta1: b[0], beta2: b[1], weightDecay: weightDecay))
-        case "sgd": return .sgd(SGDConfig(weightDecay: weightDecay))
-        default: throw ValidationError("--optimizer: expected adamw or sgd, got \"\(optimizer)\"")
+        case .sgd: return .sgd(SGDConfig(weightDecay: weightDecay))
         }
     }
 

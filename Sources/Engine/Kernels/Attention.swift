@@ -177,24 +177,7 @@ enum AttentionKernel {
                             let dr = ds + (i - i0) * nk
                             let vis = visibleKeys(cfg, b: b, row: i, keys: Tk)
                             let n = vis.isEmpty ? 0 : vis.upperBound - keyStart
-                            var acc = F8(repeating: 0)
-                            var j = 0
-                            while j + 8 <= n {
-                                acc.addProduct(UnsafeRawPointer(pr + j).loadUnaligned(as: F8.self),
-                                               UnsafeRawPointer(dr + j).loadUnaligned(as: F8.self))
-                                j += 8
-                            }
-                            var dot = acc.sum()
-                            while j < n { dot += pr[j] * dr[j]; j += 1 }
-                            let dv8 = F8(repeating: dot)
-                            j = 0
-                            while j + 8 <= n {
-                                let pv = UnsafeRawPointer(pr + j).loadUnaligned(as: F8.self)
-                                let gv = UnsafeRawPointer(dr + j).loadUnaligned(as: F8.self)
-                                UnsafeMutableRawPointer(dr + j).storeBytes(of: pv * (gv - dv8), as: F8.self)
-                                j += 8
-                            }
-                            while j < n { dr[j] = pr[j] * (dr[j] - dot); j += 1 }
+                            SoftmaxKernel.rowBackward(y: pr, dy: dr, dx: dr, n: n)
                             if n < nk { (dr + n).update(repeating: 0, count: nk - n) }
                         }
                         if let dqh {

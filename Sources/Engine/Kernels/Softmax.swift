@@ -66,28 +66,34 @@ enum SoftmaxKernel {
         }
     }
 
+    /// One row of the softmax backward: dx = y ⊙ (dy − Σ dy⊙y). `dx` may be `dy` (in place): each
+    /// element is read before it is written. Shared with attention's backward so both round alike.
+    @inline(__always)
+    static func rowBackward(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, n: Int) {
+        var acc = F8(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            acc.addProduct(UnsafeRawPointer(dy + i).loadUnaligned(as: F8.self), UnsafeRawPointer(y + i).loadUnaligned(as: F8.self))
+            i += 8
+        }
+        var d = acc.sum()
+        while i < n { d += dy[i] * y[i]; i += 1 }
+        let dv = F8(repeating: d)
+        i = 0
+        while i + 8 <= n {
+            let g = UnsafeRawPointer(dy + i).loadUnaligned(as: F8.self)
+            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: F8.self)
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: yv * (g - dv), as: F8.self)
+            i += 8
+        }
+        while i < n { dx[i] = y[i] * (dy[i] - d); i += 1 }
+    }
+
     /// dy, y, dx: [rows, n]. dx = y ⊙ (dy − Σ dy⊙y).
     static func backward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
         parallelChunks(rows, grain: max(1, 4096 / n)) { _, range in
             for r in range {
-                let gr = dy + r * n, yr = y + r * n, dr = dx + r * n
-                var acc = F8(repeating: 0)
-                var i = 0
-                while i + 8 <= n {
-                    acc.addProduct(UnsafeRawPointer(gr + i).loadUnaligned(as: F8.self), UnsafeRawPointer(yr + i).loadUnaligned(as: F8.self))
-                    i += 8
-                }
-                var d = acc.sum()
-                while i < n { d += gr[i] * yr[i]; i += 1 }
-                let dv = F8(repeating: d)
-                i = 0
-                while i + 8 <= n {
-                    let g = UnsafeRawPointer(gr + i).loadUnaligned(as: F8.self)
-                    let yv = UnsafeRawPointer(yr + i).loadUnaligned(as: F8.self)
-                    UnsafeMutableRawPointer(dr + i).storeBytes(of: yv * (g - dv), as: F8.self)
-                    i += 8
-                }
-                while i < n { dr[i] = yr[i] * (gr[i] - d); i += 1 }
+                rowBackward(y: y + r * n, dy: dy + r * n, dx: dx + r * n, n: n)
             }
         }
     }

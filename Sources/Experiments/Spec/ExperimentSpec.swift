@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// An experiment: a base model, stages learned along several paths (orders), the retrained
 /// baselines, unlearning algorithms, seeds and an evaluation schedule.
@@ -83,7 +84,7 @@ public struct OptimizerSpec: Codable, Equatable, Sendable {
     public var momentum: Double
     public var nesterov: Bool
 
-    public enum Name: String, Codable, Sendable, CaseIterable { case adamw, sgd }
+    public typealias Name = OptimizerChoice.Name
 
     public static func adamw(lr: Double, betas: [Double] = [0.9, 0.999], weightDecay: Double = 0) -> OptimizerSpec {
         OptimizerSpec(name: .adamw, lr: lr, betas: betas, eps: 1e-8, weightDecay: weightDecay, momentum: 0, nesterov: false)
@@ -99,7 +100,7 @@ public struct ScheduleSpec: Codable, Equatable, Sendable {
     /// Final learning rate as a fraction of the peak.
     public var floor: Double
 
-    public enum Kind: String, Codable, Sendable, CaseIterable { case constant, linear, cosine, wsd }
+    public typealias Kind = Training.ScheduleSpec.Kind
     public static let constant = ScheduleSpec(kind: .constant, warmup: 0, decay: 0, floor: 0)
 }
 
@@ -142,19 +143,25 @@ public struct AlgorithmSpec: Codable, Equatable, Sendable {
     /// Unlearn this algorithm through a LoRA adapter (overrides `UnlearningSpec.lora`).
     public var lora: LoRASpec? = nil
 
-    /// Known algorithms and their hyper-parameters with defaults.
-    public static let known: [String: [String: Double]] = [
-        "ga": [:],
-        "graddiff": ["gamma": 1, "alpha": 1],
-        "npo": ["beta": 0.5],
-        "npo_rt": ["beta": 0.5, "alpha": 1],
-        "simnpo": ["beta": 2.5, "gamma": 0],
-        "simnpo_code": ["beta": 1],
-        "simnpo_rt": ["beta": 2.5, "gamma": 0, "alpha": 1],
-        "idkdpo": ["beta": 0.1],
+    /// The algorithms a spec may name and the hyper-parameters it may set for each (Training's
+    /// objectives have more, e.g. `retain`, left at their defaults).
+    static let settable: [String: [String]] = [
+        "ga": [],
+        "graddiff": ["gamma", "alpha"],
+        "npo": ["beta"],
+        "npo_rt": ["beta", "alpha"],
+        "simnpo": ["beta", "gamma"],
+        "simnpo_code": ["beta"],
+        "simnpo_rt": ["beta", "gamma", "alpha"],
+        "idkdpo": ["beta"],
     ]
+    /// Known algorithms and their settable hyper-parameters with Training's defaults.
+    public static let known: [String: [String: Double]] = Dictionary(uniqueKeysWithValues: settable.map { name, keys in
+        let defaults = Objective.named(name)!.numericParameters
+        return (name, Dictionary(uniqueKeysWithValues: keys.map { ($0, defaults[$0]!) }))
+    })
     /// Algorithms that use retain data (not local).
-    public static let nonLocal: Set<String> = ["graddiff", "npo_rt", "simnpo_rt"]
+    public static let nonLocal: Set<String> = Set(settable.keys.filter { !Objective.named($0)!.isLocal })
 }
 
 public struct EvaluationSpec: Codable, Equatable, Sendable {

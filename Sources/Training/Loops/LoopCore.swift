@@ -5,6 +5,16 @@ import Models
 public enum OptimizerChoice: Sendable, Equatable {
     case adamw(AdamWConfig), sgd(SGDConfig)
 
+    /// The optimizers' names in specs and options.
+    public enum Name: String, Codable, Hashable, Sendable, CaseIterable { case adamw, sgd }
+
+    public var name: Name {
+        switch self {
+        case .adamw: return .adamw
+        case .sgd: return .sgd
+        }
+    }
+
     func make() throws -> Optimizer {
         switch self {
         case .adamw(let c): return try AdamW(c)
