@@ -91,7 +91,8 @@ public final class ProgressDisplay: @unchecked Sendable {
         var line: String
         if running.count == 1 {
             let r = running[0], bar = 24, filled = min(bar, Int(Double(bar) * r.fraction))
-            line = "  [" + String(repeating: "#", count: filled) + String(repeating: ".", count: bar - filled) + "] " + r.text
+            line = "  [" + String(repeating: "#", count: filled) + String(repeating: ".", count: bar - filled) + "] "
+                + (several ? "\(r.unit.label): " : "") + r.text
         } else {
             line = "  " + running.map { "\($0.unit.label): \($0.text)" }.joined(separator: " | ")
         }
