@@ -8,11 +8,12 @@ import Testing
 @Suite(.serialized) struct PipelineTests {
     static let quiet = ProgressDisplay(unitsTotal: 0, live: false, output: { _ in })
 
-    func runSmoke(in root: URL) throws -> (ExperimentRun, Runner.Summary) {
+    func runSmoke(in root: URL, concurrency: Int = 1, threadsPerUnit: Int? = nil) throws -> (ExperimentRun, Runner.Summary) {
         let spec = try ExperimentSpec.parse(yaml: BuiltinSpecs.smoke)
         let run = try ExperimentRun(spec: spec, directory: root)
         try run.prepare()
-        let summary = try Runner(plan: run.plan, store: run.store, worker: PipelineWorker(spec: spec, plan: run.plan), display: Self.quiet).run()
+        let summary = try Runner(plan: run.plan, store: run.store, worker: PipelineWorker(spec: spec, plan: run.plan),
+                                 concurrency: concurrency, threadsPerUnit: threadsPerUnit, display: Self.quiet).run()
         try run.writeReport()
         return (run, summary)
     }
@@ -68,5 +69,29 @@ import Testing
         let (again, againComparisons) = try run.collect()
         #expect(again == metrics)
         #expect(againComparisons == comparisons)
+    }
+
+    /// The same experiment run one unit at a time with 3 threads and two units at a time with 1
+    /// thread each writes the same bytes: models, metrics, comparisons, report data.
+    @Test func resultsDoNotDependOnConcurrencyOrThreads() throws {
+        let tmp = FileManager.default.temporaryDirectory
+        let a = tmp.appendingPathComponent("palimpsest-smoke-c1-\(UUID().uuidString)")
+        let b = tmp.appendingPathComponent("palimpsest-smoke-c2-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: a); try? FileManager.default.removeItem(at: b) }
+        let (runA, _) = try runSmoke(in: a, concurrency: 1, threadsPerUnit: 3)
+        _ = try runSmoke(in: b, concurrency: 2, threadsPerUnit: 1)
+        var compared = 0, differing: [String] = []
+        let files = FileManager.default.enumerator(at: a, includingPropertiesForKeys: nil)!.compactMap { $0 as? URL }
+        for file in files where !file.hasDirectoryPath {
+            let relative = String(file.standardizedFileURL.path.dropFirst(a.standardizedFileURL.path.count))
+            // Times and the log differ by nature; the report pages hold nothing else than the metrics files.
+            if ["done.json", "log.jsonl", "report.html", "summary.md"].contains(file.lastPathComponent) { continue }
+            guard let x = FileManager.default.contents(atPath: file.path) else { continue }
+            compared += 1
+            if x != FileManager.default.contents(atPath: b.path + relative) { differing.append(relative) }
+        }
+        #expect(differing.isEmpty, "files that differ: \(differing)")
+        #expect(compared > runA.plan.units.count)
+        #expect(try FileManager.default.contents(atPath: a.appendingPathComponent("metrics.jsonl").path)!.count > 1000)
     }
 }

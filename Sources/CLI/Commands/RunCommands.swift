@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Experiments
 import Foundation
 
@@ -82,14 +83,56 @@ struct Report: ParsableCommand {
     }
 }
 
+/// `--concurrency`: a number of units, or `auto` (from the cores and the memory budget).
+enum Concurrency: ExpressibleByArgument, Equatable, CustomStringConvertible {
+    case auto
+    case units(Int)
+
+    init?(argument: String) {
+        if argument == "auto" { self = .auto } else if let n = Int(argument), n > 0 { self = .units(n) } else { return nil }
+    }
+
+    var description: String { switch self { case .auto: return "auto"; case .units(let n): return "\(n)" } }
+
+    /// The number of units; `auto` is one per core, as many as the memory budget holds at the
+    /// spec's estimated peak per unit.
+    func resolve(for spec: ExperimentSpec, message: (String) -> Void) throws -> Int {
+        guard case .auto = self else { if case .units(let n) = self { return n }; return 1 }
+        let budget = try MemoryBudget.limit()
+        let peak = UnitMemory.peakBytes(spec: spec)
+        let cores = Parallel.globalThreads
+        let n = UnitMemory.autoConcurrency(cores: cores, budgetBytes: budget?.bytes, unitPeakBytes: peak)
+        message("--concurrency auto: \(n) unit\(n == 1 ? "" : "s") at once (\(cores) cores; "
+                + (peak.map { "about \(MemoryBudget.format($0)) per unit" } ?? "unit memory unknown")
+                + (budget.map { " of \(MemoryBudget.format($0.bytes)), \($0.source)" } ?? "") + ")")
+        return n
+    }
+}
+
+/// The options of the local executor that `run` and `demo` share.
+struct LocalExecutorOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Units to run at once (local executor): a number, or auto (one per core, as many as memory holds).",
+                               valueName: "n|auto"))
+    var concurrency: Concurrency = .units(1)
+
+    @Option(help: "Kernel threads of each running unit (default: the cores divided among the units running).")
+    var threadsPerUnit: Int?
+
+    func validate() throws {
+        if let threadsPerUnit, threadsPerUnit < 1 { throw ValidationError("--threads-per-unit must be > 0, got \(threadsPerUnit)") }
+    }
+}
+
 /// Runs an experiment in a directory: validates, plans, runs every unfinished unit, reports.
-func runExperiment(_ spec: ExperimentSpec, out: String, concurrency: Int) throws -> URL {
+func runExperiment(_ spec: ExperimentSpec, out: String, options: LocalExecutorOptions = LocalExecutorOptions()) throws -> URL {
     let run = try ExperimentRun(spec: spec, directory: URL(fileURLWithPath: out))
     try run.prepare()
     let display = ProgressDisplay(unitsTotal: run.plan.units.count)
     display.message("experiment \(spec.name): \(run.plan.units.count) units (\(run.plan.paths.count) paths × \(spec.unlearning.algorithms.count) algorithms × \(spec.seeds.count) seed\(spec.seeds.count == 1 ? "" : "s")) in \(out)")
+    let concurrency = try options.concurrency.resolve(for: spec) { display.message($0) }
     let worker = PipelineWorker(spec: spec, plan: run.plan)
-    try Runner(plan: run.plan, store: run.store, worker: worker, concurrency: concurrency, display: display).run()
+    try Runner(plan: run.plan, store: run.store, worker: worker, concurrency: concurrency,
+               threadsPerUnit: options.threadsPerUnit, display: display).run()
     return try run.writeReport()
 }
 
@@ -130,8 +173,7 @@ struct Run: ParsableCommand {
     @Option(help: "The run directory (default: runs/<experiment name>).")
     var out: String?
 
-    @Option(help: "Units to run at once (local executor). Each unit already uses every core, so 1 is fastest on one machine.")
-    var concurrency: Int = 1
+    @OptionGroup var local: LocalExecutorOptions
 
     @Option(help: "Where units run: local (here, the default) or slurm (submitted with sbatch).")
     var executor: Executor = .local
@@ -152,11 +194,12 @@ struct Run: ParsableCommand {
     var account: String?
 
     func validate() throws {
-        guard concurrency > 0 else { throw ValidationError("--concurrency must be > 0") }
         if executor == .local {
             let given = [("--partition", partition), ("--time", time), ("--mem", mem), ("--account", account), ("--cpus-per-task", cpusPerTask.map(String.init))]
                 .filter { $0.1 != nil }.map(\.0)
             if !given.isEmpty { throw ValidationError("\(given.joined(separator: ", ")) apply only with --executor slurm") }
+        } else if local.concurrency != .units(1) || local.threadsPerUnit != nil {
+            throw ValidationError("--concurrency and --threads-per-unit apply only with --executor local (a Slurm task's kernels use its --cpus-per-task)")
         } else if let out, !out.hasPrefix("/") {
             throw ValidationError("--executor slurm needs --out as an absolute path on a filesystem the compute nodes share (got '\(out)')")
         } else if out == nil {
@@ -169,7 +212,7 @@ struct Run: ParsableCommand {
         let out = self.out ?? "runs/\(spec.name)"
         switch executor {
         case .local:
-            let report = try runExperiment(spec, out: out, concurrency: concurrency)
+            let report = try runExperiment(spec, out: out, options: local)
             print("report: \(report.path)")
         case .slurm:
             let options = SlurmOptions(partition: partition, time: time, cpusPerTask: cpusPerTask, mem: mem, account: account)
@@ -245,19 +288,23 @@ struct Demo: ParsableCommand {
         discussion: """
         Four stages (instructions, entity QA, math, safety refusals) learned in the order with the \
         safety stage at position p = 1..4, the retrained baseline, and unlearning of the safety \
-        stage with GA, NPO and SimNPO; then the report. `--print-spec` prints a built-in \
-        experiment file to start your own from (`demo` or `mass`).
+        stage with GA, NPO and SimNPO; then the report. `--experiment` runs another built-in \
+        experiment: demo-seeds (the demo with three seeds), scaled (the protocol on a larger \
+        model and data; docs/guide.md gives run times), mass (the probability-mass experiment) \
+        or smoke (seconds). `--print-spec` prints one to start your own from.
         """
     )
 
     @Option(help: "The run directory.")
     var out: String = "runs/demo"
 
-    @Option(help: "Which built-in experiment to run: demo or mass (the probability-mass experiment).")
+    @Option(help: "Which built-in experiment to run: demo, demo-seeds, scaled, mass or smoke.")
     var experiment: String = "demo"
 
-    @Option(help: "Print a built-in experiment file (demo or mass) and exit.")
+    @Option(help: "Print a built-in experiment file (demo, demo-seeds, scaled, mass or smoke) and exit.")
     var printSpec: String?
+
+    @OptionGroup var local: LocalExecutorOptions
 
     func run() throws {
         if let name = printSpec {
@@ -268,7 +315,7 @@ struct Demo: ParsableCommand {
         guard let yaml = BuiltinSpecs.all[experiment] else { throw ValidationError("no built-in experiment '\(experiment)'; choose \(BuiltinSpecs.all.keys.sorted().joined(separator: ", "))") }
         let spec = try ExperimentSpec.parse(yaml: yaml, file: "built-in \(experiment)")
         let start = Date()
-        let report = try runExperiment(spec, out: out, concurrency: 1)
+        let report = try runExperiment(spec, out: out, options: local)
         print(String(format: "finished in %.0f s", Date().timeIntervalSince(start)))
         print("report: \(report.path)")
         print("summary: \(report.deletingLastPathComponent().appendingPathComponent("summary.md").path)")

@@ -116,15 +116,15 @@ enum Elementwise {
     }
 
     /// Column sums of `[rows, n]` into `out[n]` (`out = beta·out + Σ_r g[r, :]`), deterministic
-    /// for a given thread count (fixed chunks, partials combined in chunk order).
+    /// whatever the thread count (fixed chunks, partials combined in chunk order).
     static func sumRows(_ g: UnsafePointer<Float>, rows: Int, n: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
         sumRowsOfProduct(g, nil, rows: rows, n: n, into: out, accumulate: accumulate)
     }
 
-    /// `out[j] (+)= Σ_r g[r, j] · x[r, j]` (x nil means 1), deterministic for a given thread count.
+    /// `out[j] (+)= Σ_r g[r, j] · x[r, j]` (x nil means 1), deterministic whatever the thread count.
     static func sumRowsOfProduct(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>?, rows: Int, n: Int,
                                  into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let chunks = chunkCount(rows, grain: max(1, grain / n))
+        let chunks = reductionChunkCount(rows, grain: max(1, grain / n))
         let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * n)
         defer { partial.deallocate() }
         partial.initialize(repeating: 0, count: chunks * n)
@@ -161,9 +161,9 @@ enum Elementwise {
         }
     }
 
-    /// Σ x[i] in Double, deterministic for a given thread count.
+    /// Σ x[i] in Double, deterministic whatever the thread count.
     static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {
-        let chunks = chunkCount(count, grain: grain)
+        let chunks = reductionChunkCount(count, grain: grain)
         let partial = UnsafeMutablePointer<Double>.allocate(capacity: chunks)
         defer { partial.deallocate() }
         parallelChunks(count, chunks: chunks) { c, r in

@@ -34,12 +34,12 @@ enum RMSNormKernel {
 
     /// dy, x, dx: [rows, c]; w, dw: [c]; rstd: [rows].
     /// dx = rstd·(dy⊙w − x̂·mean(dy⊙w⊙x̂)) with x̂ = x·rstd (written, not accumulated);
-    /// dw += Σ_rows dy⊙x̂ (deterministic for a given thread count).
+    /// dw += Σ_rows dy⊙x̂ (deterministic whatever the thread count).
     static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
                          rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
                          rows: Int, c: Int) {
         let grain = max(1, 4096 / c)
-        let chunks = chunkCount(rows, grain: grain)
+        let chunks = reductionChunkCount(rows, grain: grain)
         let partial: UnsafeMutablePointer<Float>? = dw == nil ? nil : .allocate(capacity: chunks * c)
         partial?.initialize(repeating: 0, count: chunks * c)
         defer { partial?.deallocate() }

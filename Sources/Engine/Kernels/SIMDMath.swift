@@ -10,21 +10,28 @@ func parallelChunks(_ total: Int, grain: Int, _ body: (_ chunk: Int, _ range: Ra
     parallelChunks(total, chunks: chunkCount(total, grain: grain), body)
 }
 
-/// Runs `body` over exactly `chunks` contiguous parts of `0..<total` (callers that keep
-/// per-chunk partials compute `chunks` once with `chunkCount`).
+/// Runs `body` over exactly `chunks` contiguous parts of `0..<total` on up to `Parallel.threads`
+/// threads (callers that keep per-chunk partials compute `chunks` once with `reductionChunkCount`).
 @inline(__always)
 func parallelChunks(_ total: Int, chunks: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
     if chunks <= 1 {
         if total > 0 { body(0, 0..<total) }
         return
     }
-    Parallel.forEach(chunks, threads: chunks) { c in body(c, Parallel.range(c, of: chunks, total: total)) }
+    Parallel.forEach(chunks, threads: min(chunks, Parallel.threads)) { c in body(c, Parallel.range(c, of: chunks, total: total)) }
 }
 
 /// Number of chunks `parallelChunks` uses.
 @inline(__always)
 func chunkCount(_ total: Int, grain: Int) -> Int {
     max(1, min(Parallel.threads, total / max(1, grain)))
+}
+
+/// Number of chunks of a reduction over `total` items: at most `Parallel.reductionChunks`, never
+/// the thread count, so partial sums combined in chunk order are bit-identical with any threads.
+@inline(__always)
+func reductionChunkCount(_ total: Int, grain: Int) -> Int {
+    max(1, min(Parallel.reductionChunks, total / max(1, grain)))
 }
 
 /// Vectorised e^x for 8 lanes, within ~2 ulp of the true value, IEEE at the edges: NaN stays

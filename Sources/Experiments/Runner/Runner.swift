@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Does the work of one unit. Implementations write into `directory` (a fresh scratch
@@ -8,16 +9,27 @@ public protocol UnitWorker: Sendable {
 
 /// Runs a plan: skips finished units, runs the others in dependency order, records each
 /// completion atomically, so a run killed at any moment continues where it stopped.
+///
+/// Up to `concurrency` units run at once: a unit starts as soon as its dependencies are finished
+/// and a slot is free (ready units in plan order). Each running unit's kernels use
+/// `threadsPerUnit` threads (`Parallel.withThreads`), by default the cores divided among the units
+/// that can run when it starts.
+/// Results do not depend on either: kernels give the same bits with any thread count.
 public struct Runner {
     public var plan: ExperimentPlan
     public var store: RunStore
     public var worker: UnitWorker
-    /// Units that may run at once. Each training unit already uses every core, so the default is 1.
+    /// Units that may run at once.
     public var concurrency: Int
+    /// Kernel threads of each running unit; nil: the cores (`Parallel.globalThreads`) divided among
+    /// the units that can run when it starts (at most `concurrency`).
+    public var threadsPerUnit: Int?
     public var display: ProgressDisplay
 
-    public init(plan: ExperimentPlan, store: RunStore, worker: UnitWorker, concurrency: Int = 1, display: ProgressDisplay? = nil) {
+    public init(plan: ExperimentPlan, store: RunStore, worker: UnitWorker, concurrency: Int = 1,
+                threadsPerUnit: Int? = nil, display: ProgressDisplay? = nil) {
         self.plan = plan; self.store = store; self.worker = worker; self.concurrency = max(1, concurrency)
+        self.threadsPerUnit = threadsPerUnit.map { max(1, $0) }
         self.display = display ?? ProgressDisplay(unitsTotal: plan.units.count)
     }
 
@@ -27,35 +39,60 @@ public struct Runner {
         Set(plan.units.filter { store.completion(of: $0) != nil }.map(\.id))
     }
 
+    /// Runs every unfinished unit. The first failure stops new units from starting; units
+    /// already running finish (and are recorded), then the failure is thrown.
     @discardableResult
     public func run() throws -> Summary {
-        var done = finished()
+        let done = finished()
         let skipped = plan.units.map(\.id).filter(done.contains)
         if !skipped.isEmpty { display.message("\(skipped.count) of \(plan.units.count) units already finished; continuing") }
-        var ran: [String] = []
+        if concurrency > 1 {
+            display.message("running up to \(concurrency) units at once, " + (threadsPerUnit.map { "\($0) thread\($0 == 1 ? "" : "s") each" } ?? "sharing \(Parallel.globalThreads) threads"))
+        }
+        let state = SchedulerState(done: done)
+        state.lock.lock()
         while true {
-            let ready = plan.ready(done: done)
-            if ready.isEmpty { break }
-            let batch = Array(ready.prefix(concurrency))
-            let results = runBatch(batch)
-            for (unit, result) in zip(batch, results) {
-                switch result {
-                case .success: done.insert(unit.id); ran.append(unit.id)
-                case .failure(let error):
-                    store.log(["event": "failed", "unit": unit.id, "error": "\(error)"])
-                    throw RunError(unit: unit.id, directory: store.directory(for: unit).path, underlying: "\(error)")
+            let waiting = plan.ready(done: state.done).filter { !state.running.contains($0.id) }
+            // Cores are shared among the units that can run now: a unit alone (the base model)
+            // gets every core, two of them half each.
+            let share = threadsPerUnit ?? max(1, Parallel.globalThreads / max(1, min(concurrency, state.running.count + waiting.count)))
+            for unit in waiting where state.failure == nil && state.running.count < concurrency {
+                state.running.insert(unit.id)
+                let work = { [self] in
+                    let result = Result { share != Parallel.globalThreads ? try Parallel.withThreads(share) { try runOne(unit) } : try runOne(unit) }
+                    state.lock.lock()
+                    state.running.remove(unit.id)
+                    switch result {
+                    case .success: state.done.insert(unit.id); state.ran.append(unit.id)
+                    case .failure(let error):
+                        store.log(["event": "failed", "unit": unit.id, "error": "\(error)"])
+                        if state.failure == nil { state.failure = (unit, error) }
+                    }
+                    state.lock.signal()
+                    state.lock.unlock()
+                }
+                if concurrency == 1 {
+                    // One at a time: on the calling thread, as a plain loop would.
+                    state.lock.unlock(); work(); state.lock.lock()
+                } else {
+                    let body = UncheckedBox(work)  // `state` guards what the closure shares
+                    let thread = Thread { body.value() }
+                    thread.stackSize = 16 << 20
+                    thread.start()
                 }
             }
+            if state.running.isEmpty {
+                if state.failure != nil || plan.ready(done: state.done).isEmpty { break }
+                continue
+            }
+            state.lock.wait()
+        }
+        let (ran, failure) = (state.ran, state.failure)
+        state.lock.unlock()
+        if let (unit, error) = failure {
+            throw RunError(unit: unit.id, directory: store.directory(for: unit).path, underlying: "\(error)")
         }
         return Summary(ran: ran, skipped: skipped)
-    }
-
-    private func runBatch(_ units: [PlanUnit]) -> [Result<Void, Error>] {
-        let results = ResultBox(count: units.count)
-        Parallelism.forEach(units.count, threads: units.count) { i in
-            results.set(i, Result { try runOne(units[i]) })
-        }
-        return results.values.map { $0! }
     }
 
     /// Runs exactly one unit (a Slurm task runs this): skips it when it is finished already,
@@ -108,16 +145,17 @@ public struct RunError: Error, CustomStringConvertible {
     public var description: String { "unit \(unit) failed: \(underlying)\n  (its files: \(directory); run again to retry it — finished units are kept)" }
 }
 
-private final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var values: [Result<Void, Error>?]
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ value: Result<Void, Error>) { lock.lock(); values[i] = value; lock.unlock() }
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
-enum Parallelism {
-    static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
-        if count <= 1 || threads <= 1 { for i in 0..<count { body(i) }; return }
-        withoutActuallyEscaping(body) { body in DispatchQueue.concurrentPerform(iterations: count) { body($0) } }
-    }
+/// What the scheduler's threads share, guarded by `lock` (also the condition finished units signal).
+private final class SchedulerState: @unchecked Sendable {
+    let lock = NSCondition()
+    var done: Set<String>
+    var running: Set<String> = []
+    var ran: [String] = []
+    var failure: (PlanUnit, Error)?
+    init(done: Set<String>) { self.done = done }
 }

@@ -1,7 +1,66 @@
-/// Experiments that ship with Palimpsest. `palimpsest demo` runs `demo`; the others are
-/// printed by `palimpsest demo --print-spec NAME` as starting points for one's own.
+/// Experiments that ship with Palimpsest. `palimpsest demo` runs `demo` (`--experiment NAME` another);
+/// `palimpsest demo --print-spec NAME` prints one as a starting point for one's own.
 public enum BuiltinSpecs {
-    public static let all: [String: String] = ["demo": demo, "mass": mass, "smoke": smoke]
+    public static let all: [String: String] = ["demo": demo, "demo-seeds": demoSeeds, "scaled": scaled, "mass": mass, "smoke": smoke]
+
+    /// The demo with three seeds (three base models, three sets of paths and unlearning runs; the
+    /// data and tokenizer are shared): the seed spread next to the path effect.
+    public static let demoSeeds = demo.replacingOccurrences(of: "name: demo\nseeds: [1]", with: "name: demo-seeds\nseeds: [1, 2, 3]")
+
+    /// The demo's protocol scaled up: the `tiny` preset (vocabulary 2048), twice the data of every
+    /// stage, twice the pretraining corpus, 20 unlearning steps, larger evaluation sets and two
+    /// seeds. The same stages, positions and algorithms as `demo`; docs/guide.md gives its run time
+    /// (about 30–50 minutes on 2 cores, estimated from single units).
+    public static let scaled = """
+    name: scaled
+    seeds: [1, 2]
+    data_seed: 0
+    model: {preset: tiny}
+    tokenizer:
+      train: {dataset: pretrain, vocab_size: 2048, min_frequency: 2}
+    datasets:
+      pretrain: {generator: pretrain, size: 40000}
+      instructions: {generator: instructions, size: 1600}
+      entities: {generator: entities, size: 420}
+      math: {generator: math, size: 2400, test_size: 100}
+      safety: {generator: safety, size: 256, test_size: 64}
+    pretraining:
+      data: pretrain
+      objective: lm
+      epochs: 1
+      batch_size: 64
+      optimizer: {name: adamw, lr: 2e-3, betas: [0.9, 0.95], weight_decay: 0.01}
+      schedule: {kind: linear, warmup: 0.05}
+      clip_norm: 1.0
+    stages:
+      - {name: instructions, data: instructions, epochs: 3, batch_size: 32, replay: {dataset: pretrain, per_batch: 16}, optimizer: {lr: 5e-4}}
+      - {name: entities, data: entities, epochs: 10, batch_size: 32, replay: {dataset: pretrain, per_batch: 16}, optimizer: {lr: 5e-4}}
+      - {name: math, data: math, epochs: 2, batch_size: 32, replay: {dataset: pretrain, per_batch: 16}, optimizer: {lr: 5e-4}}
+      - {name: safety, data: safety, epochs: 10, batch_size: 32, replay: {dataset: pretrain, per_batch: 16}, optimizer: {lr: 5e-4}}
+    forget: safety
+    paths: insert_forget
+    retrain: true
+    unlearning:
+      steps: 20
+      batch_size: 32
+      optimizer: {name: adamw, lr: 1e-4}
+      schedule: constant
+      algorithms:
+        - ga
+        - {name: npo, beta: 0.5}
+        - {name: simnpo, beta: 1.0, gamma: 0}
+    evaluation:
+      steps: [0, 1, 2, 4, 6, 8, 10, 15, 20]
+      forget_prompts: safety.test
+      paraphrases: 10
+      facts: entities
+      math: math.test
+      math_at: ends
+      divergence_samples: 32
+      divergence_length: 24
+      mia: {holdout: safety.test, k: 0.2, count: 64}
+      tofu: {data: entities, count: 64, max_new_tokens: 24}
+    """
 
     /// The paper's protocol at laptop scale (after ../shared/notes/demo-pilot.md): a 0.94M
     /// parameter Llama pretrained from scratch on format-rich documents, four stages with
