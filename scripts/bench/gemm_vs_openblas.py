@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Side-by-side sgemm throughput: Palimpsest's GEMM against OpenBLAS (through numpy).
 
-For every shape and thread count the two are run in alternation, several rounds, and the
-table reports the median GFLOP/s of each. The machine is shared and noisy, so only numbers
-from the same interleaved run are comparable.
+By default both run in one process, call for call: `palimpsest bench gemm --reference LIB`
+loads the OpenBLAS library that numpy ships and times one Palimpsest call and one OpenBLAS call
+back to back (the order alternating), `--repeats` pairs per shape, so both see the same state of
+a noisy machine; the ratio is the median of the per-pair ratios. `--separate` instead runs
+Palimpsest in its own process and OpenBLAS through numpy, `--rounds` rounds in alternation
+(medians of each): coarser, since the machine's speed changes between the two.
 
     swift build -c release --product palimpsest
-    /work/venv/bin/python scripts/bench/gemm_vs_openblas.py [--rounds 5] [--threads 1,2] [--quick]
-
-Palimpsest is measured by `palimpsest bench gemm --json --shape ...` (one process per
-measurement); numpy calls OpenBLAS sgemm on the same shapes, transposes and thread count.
+    /work/venv/bin/python scripts/bench/gemm_vs_openblas.py [--threads 1,2] [--repeats 15] [--quick]
 """
 import argparse
 import ctypes
@@ -123,8 +123,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(root, ".build", "release", "palimpsest"))
     ap.add_argument("--build", action="store_true", help="run `swift build -c release --product palimpsest` first")
-    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds per shape and thread count")
-    ap.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median)")
+    ap.add_argument("--separate", action="store_true",
+                    help="time Palimpsest in its own process and OpenBLAS through numpy, in alternating rounds")
+    ap.add_argument("--rounds", type=int, default=5, help="with --separate: alternating rounds per shape and thread count")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="pairs of calls per shape (default 15); with --separate, timed calls per measurement (default 5)")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--pause", type=float, default=0.5,
                     help="seconds of rest before each measurement, so OpenBLAS's spinning threads go idle")
@@ -152,6 +155,12 @@ def main():
 
     blas = OpenBLAS()
     print(f"numpy {np.__version__}, OpenBLAS: {blas.describe()}")
+    if not args.separate:
+        if blas.lib is None:
+            sys.exit("numpy's OpenBLAS library was not found next to numpy: use --separate")
+        in_process(args, blas, todo, thread_counts)
+        return
+    args.repeats = args.repeats or 5
     kernel = subprocess.run([args.binary, "bench", "gemm", "--shape", "16x16x16", "--repeats", "1"],
                             capture_output=True, text=True).stdout.splitlines()[:1]
     print(f"palimpsest: {args.binary} ({kernel[0] if kernel else '?'})")
@@ -177,6 +186,36 @@ def main():
             rows.append(row)
             print(f"{m:>6} {k:>6} {n:>6}   {'T' if ta else 'N'}  {'T' if tb else 'N'}  {threads:>3}  "
                   f"{p:>10.1f}  {o:>9.1f}  {100 * p / o:4.0f}%", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    for threads in thread_counts:
+        ratios = [r["ratio"] for r in rows if r["threads"] == threads]
+        print(f"threads={threads}: min ratio {100 * min(ratios):.0f}%, median {100 * statistics.median(ratios):.0f}%")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+def in_process(args, blas, todo, thread_counts):
+    repeats = args.repeats or 15
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {repeats} alternating pairs of calls per shape, in one process")
+    header = f"{'M':>6} {'K':>6} {'N':>6}  tA tB  thr  {'palimpsest':>10}  {'openblas':>9}  ratio"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for threads in thread_counts:
+        for (m, k, n, ta, tb) in todo:
+            shape = f"{m}x{k}x{n}:{'T' if ta else 'N'}{'T' if tb else 'N'}"
+            cmd = [args.binary, "bench", "gemm", "--json", "--threads", str(threads), "--repeats", str(repeats),
+                   "--reference", blas.lib._name, "--shape", shape]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                sys.exit(f"{' '.join(cmd)} failed:\n{res.stderr}")
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            row = {"m": m, "k": k, "n": n, "transA": ta, "transB": tb, "threads": threads,
+                   "palimpsest_gflops": r["gflops"], "openblas_gflops": r["reference_gflops"], "ratio": r["ratio"]}
+            rows.append(row)
+            print(f"{m:>6} {k:>6} {n:>6}   {'T' if ta else 'N'}  {'T' if tb else 'N'}  {threads:>3}  "
+                  f"{r['gflops']:>10.1f}  {r['reference_gflops']:>9.1f}  {100 * r['ratio']:4.0f}%", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     for threads in thread_counts:
         ratios = [r["ratio"] for r in rows if r["threads"] == threads]

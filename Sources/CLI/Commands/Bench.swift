@@ -31,6 +31,11 @@ struct BenchGEMM: ParsableCommand {
     @Flag(help: "Only the forward product of each shape (a third of the default run).")
     var quick = false
 
+    @Option(help: ArgumentHelp(
+        "A shared library with cblas_sgemm (e.g. OpenBLAS) to time in the same process, call for call in alternation.",
+        discussion: "Each repetition times one Palimpsest call and one reference call back to back (the order alternating), so both see the same state of a noisy machine; the ratio reported is the median of the per-pair ratios."))
+    var reference: String?
+
     /// (M, K, N) of the forward products; the backward products are their transposes. The small
     /// model's shapes first, then the tiny model's (batch 8 x 128 tokens).
     static let shapes: [(Int, Int, Int)] = [
@@ -53,6 +58,10 @@ struct BenchGEMM: ParsableCommand {
                 cases.append((n, m, k, true, false))   // dW = dY^T[N,M] · X[M,K]
             }
         }
+        if let reference {
+            try runAgainst(ReferenceBLAS(path: reference), cases: cases, threads: threads)
+            return
+        }
         if !json {
             print("sgemm kernel: \(GEMM.kernelName)")
             print("     M      K      N  tA tB threads   GFLOP/s")
@@ -65,6 +74,80 @@ struct BenchGEMM: ParsableCommand {
                 print(String(format: "%6d %6d %6d  %@  %@ %7d %9.2f", c.m, c.k, c.n, c.ta ? "T" : "N", c.tb ? "T" : "N", threads, gflops))
             }
         }
+    }
+
+    private func runAgainst(_ blas: ReferenceBLAS, cases: [(m: Int, k: Int, n: Int, ta: Bool, tb: Bool)], threads: Int) throws {
+        guard blas.canSetThreads || threads == 1 else {
+            throw ValidationError("--reference \(blas.path): the library has no known way to set its thread count; use --threads 1")
+        }
+        blas.setThreads(threads)
+        if !json {
+            print("sgemm kernel: \(GEMM.kernelName); reference: \(blas.symbol) from \(blas.path)")
+            print("\(repeats) alternating pairs per shape; GFLOP/s medians and the median of the per-pair ratios")
+            print("     M      K      N  tA tB threads  palimpsest  reference  ratio")
+        }
+        for c in cases {
+            let r = try Self.measurePairs(blas, m: c.m, k: c.k, n: c.n, transA: c.ta, transB: c.tb, threads: threads, repeats: repeats)
+            if json {
+                print("{\"m\":\(c.m),\"k\":\(c.k),\"n\":\(c.n),\"transA\":\(c.ta),\"transB\":\(c.tb),\"threads\":\(threads),"
+                      + "\"gflops\":\(String(format: "%.2f", r.ours)),\"reference_gflops\":\(String(format: "%.2f", r.reference)),"
+                      + "\"ratio\":\(String(format: "%.4f", r.ratio))}")
+            } else {
+                print(String(format: "%6d %6d %6d  %@  %@ %7d %11.2f %10.2f %5.0f%%", c.m, c.k, c.n, c.ta ? "T" : "N", c.tb ? "T" : "N",
+                             threads, r.ours, r.reference, 100 * r.ratio))
+            }
+        }
+    }
+
+    /// Times Palimpsest and the reference in alternation on the same operands: medians of each
+    /// side's GFLOP/s and of the per-pair ratio (Palimpsest's speed over the reference's).
+    /// Fails when the two products differ by more than rounding.
+    static func measurePairs(_ blas: ReferenceBLAS, m: Int, k: Int, n: Int, transA: Bool, transB: Bool,
+                             threads: Int, repeats: Int) throws -> (ours: Double, reference: Double, ratio: Double) {
+        var a = [Float](repeating: 0, count: m * k), b = [Float](repeating: 0, count: k * n)
+        var c = [Float](repeating: 0, count: m * n), cRef = [Float](repeating: 0, count: m * n)
+        for i in a.indices { a[i] = Float((i * 7) % 13) * 0.01 - 0.06 }
+        for i in b.indices { b[i] = Float((i * 5) % 11) * 0.01 - 0.05 }
+        var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
+        let lda = transA ? m : k, ldb = transB ? k : n
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    cRef.withUnsafeMutableBufferPointer { pr in
+                        func timeOurs() -> Double {
+                            let t0 = DispatchTime.now().uptimeNanoseconds
+                            GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1,
+                                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                       beta: 0, c: pc.baseAddress!, ldc: n, threads: threads)
+                            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                        }
+                        func timeTheirs() -> Double {
+                            let t0 = DispatchTime.now().uptimeNanoseconds
+                            blas.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1,
+                                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                       beta: 0, c: pr.baseAddress!, ldc: n)
+                            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                        }
+                        _ = timeOurs(); _ = timeTheirs()  // warm-up: page faults, thread start
+                        for rep in 0..<repeats {
+                            let (t, r): (Double, Double)
+                            if rep % 2 == 0 { t = timeOurs(); r = timeTheirs() } else { r = timeTheirs(); t = timeOurs() }
+                            ours.append(t); theirs.append(r); ratios.append(r / t)
+                        }
+                    }
+                }
+            }
+        }
+        // Both compute the same sums in different orders: agreement to rounding shows that the
+        // reference was called with the intended shapes and transposes.
+        var worst: Float = 0, scale: Float = 0
+        for i in c.indices { worst = max(worst, abs(c[i] - cRef[i])); scale = max(scale, abs(cRef[i])) }
+        guard worst <= 1e-4 * max(scale, 1) * Float(k).squareRoot() else {
+            throw ValidationError("--reference: results differ from Palimpsest's by \(worst) (largest |C| \(scale)) on \(m)x\(k)x\(n)")
+        }
+        func median(_ x: [Double]) -> Double { let s = x.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+        let flop = 2.0 * Double(m) * Double(n) * Double(k)
+        return (flop / median(ours) / 1e9, flop / median(theirs) / 1e9, median(ratios))
     }
 
     /// Parses `MxKxN` or `MxKxN:TT` (transposes of A and B, each `N` or `T`).

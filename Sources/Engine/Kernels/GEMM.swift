@@ -108,7 +108,7 @@ struct GEMMProblem: @unchecked Sendable {
     /// Largest packed-B chunk (floats): all of `k` for as many `nr` panels as fit.
     static let maxPackedB = 1 << 22
     /// Largest row block of A (floats) packed over all of `k` at once (per thread).
-    static let maxPackedA = 1 << 18
+    static let maxPackedA = 1 << 20
     /// Largest A (floats) packed once and shared by every thread (see `run`).
     static let maxSharedA = 1 << 22
     /// Below this many multiply-adds a single thread is faster than waking others.
@@ -197,7 +197,7 @@ struct GEMMProblem: @unchecked Sendable {
             let wholeK = maxCols > panelsPerSub && maxPanelsPerBlock * mr * k <= Self.maxPackedA
             let aFloats = aSharedPointer != nil ? 0 : maxPanelsPerBlock * mr * (wholeK ? k : kcMax)
             GEMMWorkCounter(items).run(threads: threads) { item in
-                let aBuffer = GEMMScratch.take(aFloats + mr * nr + 1)
+                let aBuffer = GEMMScratch.take(aFloats + mr * nr)
                 defer { GEMMScratch.give(aBuffer) }
                 let rows = Parallel.range(item / colGroups, of: rowBlocks, total: rowPanels)
                 let group = Parallel.range(item % colGroups, of: colGroups, total: panels)
@@ -285,11 +285,9 @@ struct GEMMProblem: @unchecked Sendable {
         let betaHere: Float = p0 == 0 ? beta : 1
         let panelFloats = kc * nr
         let tilesDown = (rows + mr - 1) / mr
-        // Swift has no prefetch instruction: plain loads, one per cache line, bring the next B
-        // micro-panel towards L1 a slice at a time while this one is in use.
-        let touchStep = 16  // floats per 64-byte line
-        let touchPerTile = (panelFloats / touchStep + tilesDown - 1) / tilesDown * touchStep
-        var touched: UInt32 = 0
+        // The next B micro-panel is prefetched into L1 a slice per tile while this one is in use.
+        let lineFloats = 16  // floats per 64-byte line
+        let prefetchPerTile = (panelFloats / lineFloats + tilesDown - 1) / tilesDown * lineFloats
         for jp in colPanels {
             let bPanel = UnsafePointer(bBlock + jp * panelFloats)
             let next = jp + 1 < colPanels.upperBound ? bPanel + panelFloats : nil
@@ -297,13 +295,13 @@ struct GEMMProblem: @unchecked Sendable {
             let w = min(nr, n - col)
             var aPanel = UnsafePointer(aBlock)
             var row = i0
-            var touchAt = 0
+            var prefetchAt = 0
             while row < i0 + rows {
                 if let next {
-                    let end = min(panelFloats, touchAt + touchPerTile)
-                    while touchAt < end {
-                        touched |= UnsafeRawPointer(next + touchAt).load(as: UInt32.self)
-                        touchAt += touchStep
+                    let end = min(panelFloats, prefetchAt + prefetchPerTile)
+                    while prefetchAt < end {
+                        llvmPrefetch(UnsafeRawPointer(next + prefetchAt), 0, 3, 1)
+                        prefetchAt += lineFloats
                     }
                 }
                 let h = min(mr, m - row)
@@ -325,8 +323,6 @@ struct GEMMProblem: @unchecked Sendable {
                 row += mr
             }
         }
-        // Keeps the touching loads alive; the value is never read.
-        edge[mr * nr] = Float(bitPattern: touched)
     }
 }
 

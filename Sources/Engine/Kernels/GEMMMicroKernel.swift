@@ -77,6 +77,12 @@ func kernel6x16(
     var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
     var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+    // C's lines, for after the loop (see the AVX-512 kernel): a 64-byte row spans at most two.
+    var line = UnsafeRawPointer(c)
+    for _ in 0..<6 {
+        llvmPrefetch(line, 1, 3, 1); llvmPrefetch(line + 63, 1, 3, 1)
+        line += ldc &* 4
+    }
     var pa = a
     var pb = UnsafeRawPointer(b)
     for _ in 0..<kc {
@@ -106,6 +112,11 @@ func kernel6x16(
     gemmStoreTile(row, c40, al, beta); gemmStoreTile(row + 8, c41, al, beta); row += ldc
     gemmStoreTile(row, c50, al, beta); gemmStoreTile(row + 8, c51, al, beta)
 }
+
+/// LLVM's prefetch intrinsic, called by its name because Swift has no prefetch of its own:
+/// (address, write ? 1 : 0, locality 0...3, data cache 1). A hint that never faults, whatever the address.
+@_silgen_name("llvm.prefetch.p0")
+func llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ dataCache: Int32)
 
 /// Run-time CPU checks for kernels compiled beyond the package's baseline target.
 enum CPUFeatures {
