@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import Experiments
 
@@ -12,6 +15,48 @@ import Testing
         } catch let e as SpecError {
             #expect(e.file == "/dev/zero" && e.description.contains("not a regular file"), "\(e)")
         } catch { Issue.record("unexpected \(error)") }
+    }
+
+    /// Experiment and stages files share one bounded read: a link to /dev/zero, a FIFO (which
+    /// no one writes) and a file over 16 MiB are refused unread, quickly, naming the file; a
+    /// link to a real file is followed.
+    @Test func linksToEndlessFilesFifosAndHugeFilesAreRefusedUnread() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-hostile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let zero = dir.appendingPathComponent("zero.yaml")
+        try FileManager.default.createSymbolicLink(atPath: zero.path, withDestinationPath: "/dev/zero")
+        let fifo = dir.appendingPathComponent("fifo.yaml")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        let huge = dir.appendingPathComponent("huge.yaml")
+        #expect(FileManager.default.createFile(atPath: huge.path, contents: nil))
+        let handle = try FileHandle(forWritingTo: huge)
+        try handle.truncate(atOffset: UInt64(16 << 20) + 1)   // sparse: nothing is written
+        try handle.close()
+        let loaders: [(String, (URL) throws -> Void)] = [
+            ("experiment", { _ = try ExperimentSpec.load(contentsOf: $0) }),
+            ("stages", { _ = try StageSequence.load(from: $0) }),
+        ]
+        for (what, load) in loaders {
+            for (url, expected) in [(zero, "not a regular file (found a character device)"), (fifo, "not a regular file (found a FIFO)"),
+                                    (huge, "the file is 16777217 bytes; at most 16777216 (16 MiB)")] {
+                let start = Date()
+                do {
+                    try load(url)
+                    Issue.record("\(what) \(url.lastPathComponent): expected a refusal")
+                } catch let e as SpecError {
+                    #expect(e.file == url.path && e.issues.count == 1, "\(e)")
+                    #expect(e.description.contains(expected), "\(e)")
+                } catch { Issue.record("\(what): unexpected \(error)") }
+                #expect(Date().timeIntervalSince(start) < 5)
+            }
+        }
+        // A link to a real stages file is read through.
+        let real = dir.appendingPathComponent("real.yaml")
+        try "stages:\n  - {data: d.jsonl}\n".write(to: real, atomically: true, encoding: .utf8)
+        let link = dir.appendingPathComponent("link.yaml")
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: real.path)
+        #expect(try StageSequence.load(from: link).stages.count == 1)
     }
 
     /// Fuzz finding: `unlearning.steps: 4444444444444441` with the default evaluation schedule

@@ -67,24 +67,25 @@ import Training
           - {name: dup, data: b, lr: [1]}
         """)
         #expect(found.contains { $0.hasPrefix("stages[0].name: ") && $0.contains("not a directory name") })
-        #expect(found.contains("stages[0].epochs: must be > 0, got 0"))
-        #expect(found.contains { $0.hasPrefix("stages[0].lr: must be finite and > 0") })
+        #expect(found.contains("stages[0].epochs: must be > 0, found 0"))
+        #expect(found.contains("stages[0].lr: must be finite and > 0, found -1"))
         #expect(found.contains { $0.hasPrefix("stages[0].batch_size: expected an integer") })
-        #expect(found.contains { $0.hasPrefix("stages[0].replay_per_batch: must be >= 0") })
-        #expect(found.contains { $0.hasPrefix("stages[0].colour: unknown key") })
-        #expect(found.contains { $0.hasPrefix("stages[1].data: missing") })
-        #expect(found.contains { $0.hasPrefix("stages[1].objective: expected lm, sft or dpo") })
-        #expect(found.contains { $0.hasPrefix("stages[1].beta: must be finite and > 0") })
+        #expect(found.contains("stages[0].replay_per_batch: must be >= 0, found -1"))
+        #expect(found.contains { $0.hasPrefix("stages[0].colour: unknown key; allowed: name, data,") })
+        #expect(found.contains("stages[1].data: required"))
+        #expect(found.contains("stages[1].objective: must be one of lm, sft, dpo, found 'rl'"))
+        #expect(found.contains("stages[1].beta: must be finite and > 0, found 0"))
         #expect(found.contains { $0.hasPrefix("stages[2]: expected a mapping") })
         #expect(found.contains { $0.hasPrefix("stages[4].name: ") && $0.contains("stages[3]") })
-        #expect(found.contains { $0.hasPrefix("stages[4].lr: expected a single value") })
+        #expect(found.contains("stages[4].lr: expected a number"))
         #expect(found.count == 12)
     }
 
     @Test func fileLevelProblems() {
-        #expect(issues("stage: []\n").contains { $0.hasPrefix("stage: unknown key") })
-        #expect(issues("stage: []\n").contains { $0.hasPrefix("stages: missing") })
-        #expect(issues("stages: []\n") == ["stages: expected a non-empty list of stages"])
+        #expect(issues("stage: []\n").contains("stage: unknown key (did you mean 'stages'?); allowed: stages"))
+        #expect(issues("stage: []\n").contains("stages: required: a list of stages"))
+        #expect(issues("stages: []\n") == ["stages: must list at least one stage"])
+        #expect(issues("stages: 3\n") == ["stages: expected a list"])
         #expect(issues("- a\n") == [": expected a mapping with a `stages` list"])
         #expect(issues("stages: [\n").first?.contains("not valid YAML") == true)
     }
@@ -95,8 +96,98 @@ import Training
         #expect(issues("stages:\n  - {data: p, objective: dpo, beta: 1}\n", defaults: StageDefaults(replayPerBatch: 2)).first?.hasPrefix("stages[0].replay:") == true)
         #expect(issues("stages:\n  - {data: p, objective: sft, beta: 1}\n") == ["stages[0].beta: only a dpo stage takes beta (objective is sft)"])
         #expect(issues("stages:\n  - {data: p, replay_per_batch: 2}\n").first?.hasPrefix("stages[0].replay_per_batch: is 2 but no replay file") == true)
-        #expect(issues("stages:\n  - {data: p}\n", defaults: StageDefaults(epochs: 0)) == ["stages[0].epochs: must be > 0, got 0 (from --epochs)"])
+        #expect(issues("stages:\n  - {data: p}\n", defaults: StageDefaults(epochs: 0)) == ["--epochs: must be > 0, found 0"])
         #expect(issues("stages:\n  - {data: p}\n", defaults: StageDefaults(replay: "r", replayPerBatch: 1)).isEmpty)
+    }
+
+    /// Stages-file problems read like experiment-file problems: the file, then each problem in
+    /// file order with its line and key path, near-miss keys suggested.
+    @Test func problemsAreWordedAndLocatedLikeSpecProblems() {
+        let yaml = "stages:\n  - data: a.jsonl\n    epochs: 0\n    batch_sise: 8\n"
+        do {
+            _ = try StageSequence.parse(yaml, file: "stages.yaml")
+            Issue.record("expected a SpecError")
+        } catch let e as SpecError {
+            #expect(e.description == """
+            stages.yaml: 2 problems:
+              - line 3: stages[0].epochs: must be > 0, found 0
+              - line 4: stages[0].batch_sise: unknown key (did you mean 'batch_size'?); allowed: \(["name", "data", "objective", "epochs", "lr", "batch_size", "beta", "replay", "replay_per_batch"].joined(separator: ", "))
+            """)
+        } catch { Issue.record("unexpected \(error)") }
+        // The same key mistake in an experiment file is worded the same way.
+        do {
+            _ = try ExperimentSpec.parse(yaml: BuiltinSpecs.smoke.replacingOccurrences(of: "\nforget:", with: "\nforgett: x\nforget:"))
+            Issue.record("expected a SpecError")
+        } catch let e as SpecError {
+            #expect(e.issues.map(\.message).contains { $0.hasPrefix("unknown key (did you mean 'forget'?); allowed: ") }, "\(e)")
+        } catch { Issue.record("unexpected \(error)") }
+    }
+
+    /// Sequences built in code meet the same rules as files, in `resolved`; the defaults are
+    /// checked there too, named by their flags, once each and whether or not a stage uses them.
+    @Test func resolutionChecksCodeBuiltStagesAndEveryDefault() {
+        let seq = StageSequence(file: "code", stages: [
+            StageEntry(name: "../up", data: "d", epochs: 0, lr: .nan),
+            StageEntry(name: "a", data: "", batchSize: 0, beta: -1, replayPerBatch: -2),
+        ])
+        do {
+            _ = try seq.resolved(defaults: StageDefaults(epochs: 0, lr: -1, beta: .infinity, replayPerBatch: -1))
+            Issue.record("expected a SpecError")
+        } catch let e as SpecError {
+            #expect(e.file == "code")
+            let found = e.issues.map { "\($0.path): \($0.message)" }
+            #expect(found.contains("--epochs: must be > 0, found 0"))
+            #expect(found.contains("--lr: must be finite and > 0, found -1"))
+            #expect(found.contains("--beta: must be finite and > 0, found inf"))
+            #expect(found.contains("--replay-per-batch: must be >= 0, found -1"))
+            #expect(found.contains { $0.hasPrefix("stages[0].name: \"../up\" is not a directory name") })
+            #expect(found.contains("stages[0].epochs: must be > 0, found 0"))
+            #expect(found.contains("stages[0].lr: must be finite and > 0, found nan"))
+            #expect(found.contains("stages[1].data: must not be empty"))
+            #expect(found.contains("stages[1].batch_size: must be > 0, found 0"))
+            #expect(found.contains("stages[1].beta: must be finite and > 0, found -1"))
+            #expect(found.contains("stages[1].replay_per_batch: must be >= 0, found -2"))
+            #expect(found.contains("stages[1].beta: only a dpo stage takes beta (objective is sft)"))
+            #expect(found.count == 12, "\(found)")
+        } catch { Issue.record("unexpected \(error)") }
+        // A bad default that no stage uses is still refused; a good one resolves.
+        let one = StageSequence(file: "code", stages: [StageEntry(data: "d", epochs: 2, lr: 1e-3, batchSize: 4)])
+        #expect(throws: SpecError.self) { try one.resolved(defaults: StageDefaults(epochs: 0, lr: 0, batchSize: 0)) }
+        #expect((try? one.resolved(defaults: StageDefaults()))?.first?.epochs == 2)
+    }
+
+    /// Each data or replay file is loaded and tokenised once per plan, however many stages
+    /// name it and however its path is spelt.
+    @Test func prepareLoadsEachFileOnce() throws {
+        let yaml = """
+        stages:
+          - {name: a, data: corpus.jsonl, objective: lm}
+          - {name: b, data: sft1.jsonl, replay: corpus.jsonl, replay_per_batch: 1}
+          - {name: c, data: sft2.jsonl, replay: sub/../corpus.jsonl, replay_per_batch: 1}
+          - {name: d, data: prefs.jsonl, objective: dpo, beta: 0.1}
+          - {name: e, data: sft2.jsonl, replay: ./corpus.jsonl, replay_per_batch: 2}
+          - {name: f, data: prefs.jsonl, objective: dpo, beta: 0.2}
+        """
+        let plan = try StageSequence.parse(yaml, file: "s.yaml", baseDirectory: URL(fileURLWithPath: "/nowhere/run"))
+            .resolved(defaults: StageDefaults())
+        var exampleLoads: [String] = [], pairLoads: [String] = []
+        let runs = try StageRun.prepare(plan, examples: { path in
+            exampleLoads.append(path)
+            // Content that says which file it came from.
+            return [Training.Example(prompt: [], response: [Int32(path.count), 1])]
+        }, pairs: { path in
+            pairLoads.append(path)
+            let e = Training.Example(prompt: [1], response: [2])
+            return [TokenPreferencePair(chosen: e, rejected: e)]
+        }, options: { s in Self.options(s.stageObjective, epochs: s.epochs) })
+        #expect(exampleLoads.sorted() == ["/nowhere/run/corpus.jsonl", "/nowhere/run/sft1.jsonl", "/nowhere/run/sft2.jsonl"])
+        #expect(pairLoads == ["/nowhere/run/prefs.jsonl"])
+        #expect(runs.map(\.name) == ["a", "b", "c", "d", "e", "f"])
+        let corpus = [Training.Example(prompt: [], response: [Int32("/nowhere/run/corpus.jsonl".count), 1])]
+        guard case .examples(let first) = runs[0].data else { Issue.record("stage a has no examples"); return }
+        #expect(first == corpus)
+        #expect(runs[1].replayPool == corpus && runs[2].replayPool == corpus && runs[4].replayPool == corpus)
+        #expect(runs[3].replayPool.isEmpty && runs[5].options.objective == .dpo(beta: 0.2))
     }
 
     @Test func missingFileIsNamed() {

@@ -136,7 +136,6 @@ struct OptimizationOptions: ParsableArguments {
     func maxContext(_ model: CausalLM) -> Int { min(maxLength, model.config.maxPositionEmbeddings) }
 
     func validateCommon() throws {
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
         guard maxLength >= 2 else { throw ValidationError("--max-length must be >= 2, got \(maxLength)") }
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be > 0") }
@@ -285,10 +284,6 @@ struct Train: ParsableCommand {
         guard let kind = StageKind(rawValue: objective) else {
             throw ValidationError("--objective: expected lm, sft or dpo, got \"\(objective)\"")
         }
-        if let beta, !(beta.isFinite && beta > 0) { throw ValidationError("--beta must be finite and > 0, got \(beta)") }
-        if let lr = opt.lr, !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be finite and > 0, got \(lr)") }
-        guard epochs > 0 else { throw ValidationError("--epochs must be > 0, got \(epochs)") }
-        guard replayPerBatch >= 0 else { throw ValidationError("--replay-per-batch must be >= 0, got \(replayPerBatch)") }
         let defaults = StageDefaults(objective: kind, epochs: epochs, lr: opt.lr ?? 5e-4, batchSize: opt.batchSize, beta: beta,
                                      replay: replay, replayPerBatch: replayPerBatch)
         // Every stage is checked (file and flags) before the model is even loaded.
@@ -300,7 +295,11 @@ struct Train: ParsableCommand {
                 plan = try StageSequence(file: "command line", stages: [StageEntry(data: data!)]).resolved(defaults: defaults)
             } catch let e as SpecError {
                 // One stage from flags: name the flags, not a file position.
-                throw ValidationError(e.issues.map { $0.message.replacingOccurrences(of: "set beta or ", with: "") }.joined(separator: "; "))
+                throw ValidationError(e.issues.map {
+                    $0.path.hasPrefix("--") ? "\($0.path): \($0.message)"
+                        : $0.path == "stages[0].data" ? "--data: \($0.message)"
+                        : $0.message.replacingOccurrences(of: "set beta or ", with: "")
+                }.joined(separator: "; "))
             }
         }
         guard let tokPath = tokenizer ?? model.map({ URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path }) else {
@@ -319,10 +318,7 @@ struct Train: ParsableCommand {
         }
         let lora = try loraOptions.attach(to: lm, seed: opt.seed)
         let encoder = try ExampleEncoder(tokenizer: tok)
-        var runs: [StageRun] = []
-        for s in plan {
-            let stageData: StageData = s.objective == .dpo ? .pairs(try encoder.loadPairs(s.data)) : .examples(try encoder.load(s.data))
-            let pool = try s.replay.map { try encoder.load($0) } ?? []
+        let runs = try StageRun.prepare(plan, examples: encoder.load, pairs: encoder.loadPairs) { s in
             var options = StageOptions(
                 epochs: s.epochs,
                 batching: BatchingOptions(batchSize: s.batchSize, maxContext: opt.maxContext(lm), truncation: .dropResponseEnd,
@@ -330,7 +326,7 @@ struct Train: ParsableCommand {
                 optimizer: try opt.optimizerChoice(), schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm,
                 objective: s.stageObjective, seed: opt.seed, learningRate: s.lr)
             options.microBatchSize = longRun.microBatchSize
-            runs.append(StageRun(name: s.name, options: options, data: stageData, replayPool: pool))
+            return options
         }
         let trainable = lm.trainableParameters.reduce(0) { $0 + $1.tensor.count }
         print("training \(trainable) parameters\(lora == nil ? "" : " (LoRA rank \(lora!.config.rank) on \(lora!.layers.count) modules)")")
@@ -432,6 +428,8 @@ struct Unlearn: ParsableCommand {
     var out: String
 
     func validate() throws {
+        // (train checks --batch-size with the other stage options, in StageSequence.resolved)
+        guard opt.batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(opt.batchSize)") }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if let steps, steps < 1 { throw ValidationError("--steps must be >= 1, got \(steps)") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be >= 1, got \(epochs)") }

@@ -4,31 +4,15 @@ import Yams
 extension ExperimentSpec {
     /// Reads and validates an experiment file.
     public static func load(contentsOf url: URL) throws -> ExperimentSpec {
-        let text: String
-        do {
-            // Not a regular file (a FIFO, /dev/zero) or over 16 MiB: refused unread.
-            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-            guard attributes[.type] as? FileAttributeType == .typeRegular,
-                  ((attributes[.size] as? NSNumber)?.int64Value ?? 0) <= 16 << 20 else {
-                throw SpecError(file: url.path, issues: [SpecIssue(path: "", line: nil, message: "not a regular file of at most 16 MiB; an experiment file is a few KB")])
-            }
-            text = try String(contentsOf: url, encoding: .utf8)
-        } catch let e as SpecError {
-            throw e
-        } catch {
-            throw SpecError(file: url.path, issues: [SpecIssue(path: "", line: nil, message: "cannot read the file: \(error.localizedDescription)")])
-        }
+        let text = try readSpecFile(url, kind: "an experiment file")
         return try parse(yaml: text, file: url.path, baseDirectory: url.deletingLastPathComponent())
     }
 
     /// Parses and validates YAML text; relative file paths are resolved against `baseDirectory`.
     public static func parse(yaml: String, file: String = "<spec>", baseDirectory: URL? = nil) throws -> ExperimentSpec {
-        let root: Node?
-        do { root = try Yams.compose(yaml: yaml) } catch {
-            throw SpecError(file: file, issues: [SpecIssue(path: "", line: nil, message: "not valid YAML: \(error)")])
-        }
-        let d = SpecDiagnostics()
-        let spec = read(SpecNode(node: root, path: "", diagnostics: d), baseDirectory: baseDirectory)
+        let root = try SpecNode.root(yaml: yaml, file: file)
+        let d = root.diagnostics
+        let spec = read(root, baseDirectory: baseDirectory)
         if let spec, d.issues.isEmpty {
             spec.crossCheck(d)
         }
@@ -43,10 +27,7 @@ extension ExperimentSpec {
         guard n.isMapping else { n.fail("expected a mapping at the top level"); return nil }
         n.keys(allowed: ["name", "seeds", "data_seed", "model", "tokenizer", "datasets", "pretraining", "stages",
                          "forget", "paths", "retrain", "unlearning", "evaluation"])
-        func resolve(_ path: String) -> String {
-            guard let baseDirectory, !path.hasPrefix("/") else { return path }
-            return baseDirectory.appendingPathComponent(path).standardizedFileURL.path
-        }
+        func resolve(_ path: String) -> String { resolvePath(path, against: baseDirectory) }
         let name = n.child("name").string(required: true) ?? ""
         let seeds = n.child("seeds").ints() ?? [0]
         if seeds.isEmpty { n.child("seeds").fail("must list at least one seed") }
@@ -166,11 +147,7 @@ extension ExperimentSpec {
                          response: s.child("response").oneOf(["compliance", "target", "refusal"]))
     }
 
-    private static func positive(_ n: SpecNode, default value: Int) -> Int {
-        guard let v = n.int() else { return value }
-        if v <= 0 { n.fail("must be > 0, found \(v)"); return value }
-        return v
-    }
+    private static func positive(_ n: SpecNode, default value: Int) -> Int { n.int(atLeast: 1) ?? value }
 
     private static func readOptimizer(_ o: SpecNode, defaultLR: Double) -> OptimizerSpec {
         guard o.isPresent else { return .adamw(lr: defaultLR) }

@@ -1,5 +1,10 @@
 import Foundation
 import Yams
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One problem found in an experiment file, located by its key path (and line when known).
 public struct SpecIssue: Error, Equatable, CustomStringConvertible, Sendable {
@@ -26,6 +31,11 @@ public struct SpecError: Error, CustomStringConvertible, Sendable {
 final class SpecDiagnostics {
     var issues: [SpecIssue] = []
     func add(_ path: String, _ line: Int?, _ message: String) { issues.append(SpecIssue(path: path, line: line, message: message)) }
+
+    /// Throws every issue found so far, naming `file`.
+    func throwIfAny(file: String) throws {
+        guard issues.isEmpty else { throw SpecError(file: file, issues: issues) }
+    }
 }
 
 /// A cursor over a YAML node that knows its key path and records typed-read problems.
@@ -36,6 +46,15 @@ struct SpecNode {
     let node: Node?
     let path: String
     let diagnostics: SpecDiagnostics
+
+    /// The root of YAML text, with fresh diagnostics; text that is not YAML throws, naming `file`.
+    static func root(yaml: String, file: String) throws -> SpecNode {
+        let root: Node?
+        do { root = try Yams.compose(yaml: yaml) } catch {
+            throw SpecError(file: file, issues: [SpecIssue(path: "", line: nil, message: "not valid YAML: \(error)")])
+        }
+        return SpecNode(node: root, path: "", diagnostics: SpecDiagnostics())
+    }
 
     var line: Int? { node?.mark.map { $0.line } }
     var isPresent: Bool {
@@ -115,6 +134,20 @@ struct SpecNode {
         return v
     }
 
+    /// An integer of at least `minimum` (nil when absent or wrong; a wrong one is recorded).
+    func int(atLeast minimum: Int) -> Int? {
+        guard let v = int() else { return nil }
+        if let problem = SpecRule.atLeast(minimum, v) { fail(problem); return nil }
+        return v
+    }
+
+    /// A finite number > 0 (nil when absent or wrong; a wrong one is recorded).
+    func positiveDouble() -> Double? {
+        guard let v = double() else { return nil }
+        if let problem = SpecRule.finitePositive(v) { fail(problem); return nil }
+        return v
+    }
+
     func oneOf(_ choices: [String], required: Bool = false) -> String? {
         guard let s = string(required: required) else { return nil }
         guard choices.contains(s) else { fail("must be one of \(choices.joined(separator: ", ")), found '\(s)'"); return nil }
@@ -138,6 +171,70 @@ struct SpecNode {
         if case .scalar? = node { return double().map { [$0] } }
         return elements().compactMap { $0.double(required: true) }
     }
+}
+
+/// Range rules shared by the readers of files and by checks of values given in code or on the
+/// command line, so that one rule always words its problem the same way: the problem, or nil.
+enum SpecRule {
+    static func atLeast(_ minimum: Int, _ v: Int) -> String? {
+        guard v < minimum else { return nil }
+        return minimum == 1 ? "must be > 0, found \(v)" : "must be >= \(minimum), found \(v)"
+    }
+
+    static func finitePositive(_ v: Double) -> String? {
+        v.isFinite && v > 0 ? nil : "must be finite and > 0, found \(formatNumber(v))"
+    }
+}
+
+/// A relative path taken against `base` (the directory of the file that names it); absolute
+/// paths, and any path when there is no base, are kept.
+func resolvePath(_ path: String, against base: URL?) -> String {
+    guard let base, !path.hasPrefix("/") else { return path }
+    return base.appendingPathComponent(path).standardizedFileURL.path
+}
+
+/// The most bytes read from an experiment or stages file (real ones are a few KB).
+let maxSpecFileBytes = 16 << 20
+
+/// The UTF-8 text of a small YAML file, refused unread when it is not a regular file (a FIFO or
+/// a link to /dev/zero would never end) or is larger than `maxSpecFileBytes`. `kind` names the
+/// sort of file in the error, which names the file.
+func readSpecFile(_ url: URL, kind: String) throws -> String {
+    func refuse(_ message: String) -> SpecError {
+        SpecError(file: url.path, issues: [SpecIssue(path: "", line: nil, message: message)])
+    }
+    // O_NONBLOCK: opening a FIFO with no writer must not wait; fstat on the open descriptor
+    // checks the very file that is read (a symlink is followed to its target).
+    let fd = open(url.path, O_RDONLY | O_NONBLOCK)
+    guard fd >= 0 else { throw refuse("cannot read the file: \(String(cString: strerror(errno)))") }
+    let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw refuse("cannot read the file: \(String(cString: strerror(errno)))") }
+    guard (st.st_mode & S_IFMT) == S_IFREG else {
+        let found: String
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: found = "a directory"
+        case S_IFCHR: found = "a character device"
+        case S_IFBLK: found = "a block device"
+        case S_IFIFO: found = "a FIFO"
+        case S_IFSOCK: found = "a socket"
+        default: found = "something else"
+        }
+        throw refuse("not a regular file (found \(found)); \(kind) is a small YAML file")
+    }
+    guard Int(st.st_size) <= maxSpecFileBytes else {
+        throw refuse("the file is \(st.st_size) bytes; at most \(maxSpecFileBytes) (16 MiB) are read from \(kind), which is a few KB")
+    }
+    let data: Data
+    do { data = try handle.read(upToCount: maxSpecFileBytes + 1) ?? Data() } catch {
+        throw refuse("cannot read the file: \(error.localizedDescription)")
+    }
+    // The file grew after fstat: still bounded.
+    guard data.count <= maxSpecFileBytes else {
+        throw refuse("the file is over \(maxSpecFileBytes) bytes (16 MiB); \(kind) is a few KB")
+    }
+    guard let text = String(data: data, encoding: .utf8) else { throw refuse("not UTF-8 text") }
+    return text
 }
 
 func editDistance(_ a: String, _ b: String) -> Int {

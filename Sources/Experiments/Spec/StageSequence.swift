@@ -1,7 +1,6 @@
 import Foundation
 import Models
 import Training
-import Yams
 
 /// The objective of one stage of a `palimpsest train --stages` file.
 public enum StageKind: String, Sendable, CaseIterable {
@@ -90,104 +89,97 @@ public struct StageSequence: Equatable, Sendable {
     static let stageKeys = ["name", "data", "objective", "epochs", "lr", "batch_size", "beta", "replay", "replay_per_batch"]
 
     /// Reads and checks a stages file; relative data paths are resolved against its directory.
+    /// A file that is not a regular file of at most 16 MiB is refused unread.
     public static func load(from url: URL) throws -> StageSequence {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw SpecError(file: url.path, issues: [SpecIssue(path: "", line: nil, message: "cannot read the file: \(error.localizedDescription)")])
-        }
+        let text = try readSpecFile(url, kind: "a stages file")
         return try parse(text, file: url.path, baseDirectory: url.deletingLastPathComponent())
     }
 
-    /// Parses stages-file text; `file` names it in errors.
+    /// Parses stages-file text; `file` names it in errors. Problems are worded, located and
+    /// collected as in experiment files (`ExperimentSpec.parse`).
     public static func parse(_ text: String, file: String, baseDirectory: URL? = nil) throws -> StageSequence {
-        var issues: [SpecIssue] = []
-        func add(_ path: String, _ node: Node?, _ message: String) {
-            issues.append(SpecIssue(path: path, line: node?.mark.map { $0.line }, message: message))
+        let root = try SpecNode.root(yaml: text, file: file)
+        let d = root.diagnostics
+        guard root.isPresent, root.isMapping else {
+            root.fail("expected a mapping with a `stages` list")
+            throw SpecError(file: file, issues: d.issues)
         }
-        let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch {
-            throw SpecError(file: file, issues: [SpecIssue(path: "", line: nil, message: "not valid YAML: \(error)")])
-        }
-        guard let root, case .mapping(let top) = root else {
-            throw SpecError(file: file, issues: [SpecIssue(path: "", line: nil, message: "expected a mapping with a `stages` list")])
-        }
-        for (k, _) in top where k.string != "stages" {
-            add(k.string ?? "?", k, "unknown key (expected: stages)")
-        }
-        guard let list = top[Node("stages")] else {
-            add("stages", nil, "missing (a list of stages)")
-            throw SpecError(file: file, issues: issues)
-        }
-        guard case .sequence(let seq) = list, !seq.isEmpty else {
-            add("stages", list, "expected a non-empty list of stages")
-            throw SpecError(file: file, issues: issues)
-        }
+        root.keys(allowed: ["stages"])
+        let list = root.child("stages")
+        if !list.isPresent { list.fail("required: a list of stages") }
+        let nodes = list.elements()
+        if list.isPresent, list.isSequence, nodes.isEmpty { list.fail("must list at least one stage") }
+        // An empty path stays empty, to be reported as such.
+        func path(_ p: String) -> String { p.isEmpty ? p : resolvePath(p, against: baseDirectory) }
         var stages: [StageEntry] = []
-        var names: [String: Int] = [:]
-        for (i, node) in seq.enumerated() {
-            let p = "stages[\(i)]"
-            guard case .mapping(let m) = node else { add(p, node, "expected a mapping (key: value pairs)"); continue }
-            for (k, _) in m where !stageKeys.contains(k.string ?? "") {
-                add("\(p).\(k.string ?? "?")", k, "unknown key (expected one of: \(stageKeys.joined(separator: ", ")))")
-            }
-            func scalar(_ key: String) -> (String, Node)? {
-                guard let v = m[Node(key)] else { return nil }
-                guard case .scalar(let s) = v else { add("\(p).\(key)", v, "expected a single value"); return nil }
-                return (s.string, v)
-            }
-            func string(_ key: String) -> String? {
-                guard let (s, v) = scalar(key) else { return nil }
-                guard !s.isEmpty else { add("\(p).\(key)", v, "must not be empty"); return nil }
-                return s
-            }
-            func int(_ key: String, min: Int) -> Int? {
-                guard let (s, v) = scalar(key) else { return nil }
-                guard let x = Int(s) else { add("\(p).\(key)", v, "expected an integer, got \"\(s)\""); return nil }
-                guard x >= min else { add("\(p).\(key)", v, min == 1 ? "must be > 0, got \(x)" : "must be >= \(min), got \(x)"); return nil }
-                return x
-            }
-            func positive(_ key: String) -> Double? {
-                guard let (s, v) = scalar(key) else { return nil }
-                guard let x = Double(s) else { add("\(p).\(key)", v, "expected a number, got \"\(s)\""); return nil }
-                guard x.isFinite, x > 0 else { add("\(p).\(key)", v, "must be finite and > 0, got \(s)"); return nil }
-                return x
-            }
-            var entry = StageEntry(data: "")
-            if let name = string("name") {
-                if name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) && name.first != "." {
-                    if let j = names[name] { add("\(p).name", m[Node("name")], "\"\(name)\" is also the name of stages[\(j)]") }
-                    names[name] = i
-                    entry.name = name
-                } else {
-                    add("\(p).name", m[Node("name")], "\"\(name)\" is not a directory name: use letters, digits, '.', '_' or '-'")
-                }
-            }
-            if let data = string("data") {
-                entry.data = resolve(data, baseDirectory)
-            } else if m[Node("data")] == nil {
-                add("\(p).data", node, "missing (the stage's data file)")
-            }
-            if let (o, v) = scalar("objective") {
-                if let kind = StageKind(rawValue: o) { entry.objective = kind } else {
-                    add("\(p).objective", v, "expected lm, sft or dpo, got \"\(o)\"")
-                }
-            }
-            entry.epochs = int("epochs", min: 1)
-            entry.lr = positive("lr")
-            entry.batchSize = int("batch_size", min: 1)
-            entry.beta = positive("beta")
-            entry.replay = string("replay").map { resolve($0, baseDirectory) }
-            entry.replayPerBatch = int("replay_per_batch", min: 0)
+        var stageNodes: [SpecNode] = []
+        var positions: [Int] = []
+        for (position, n) in nodes.enumerated() {
+            guard n.isMapping else { n.fail("expected a mapping (key: value pairs)"); continue }
+            n.keys(allowed: stageKeys)
+            var entry = StageEntry(data: n.child("data").string(required: true).map(path) ?? "")
+            entry.name = n.child("name").string()
+            entry.objective = n.child("objective").oneOf(StageKind.allCases.map(\.rawValue)).flatMap(StageKind.init)
+            entry.epochs = n.child("epochs").int()
+            entry.lr = n.child("lr").double()
+            entry.batchSize = n.child("batch_size").int()
+            entry.beta = n.child("beta").double()
+            entry.replay = n.child("replay").string().map(path)
+            entry.replayPerBatch = n.child("replay_per_batch").int()
             stages.append(entry)
+            stageNodes.append(n)
+            positions.append(position)
         }
-        guard issues.isEmpty else { throw SpecError(file: file, issues: issues) }
-        return StageSequence(file: file, stages: stages)
+        let sequence = StageSequence(file: file, stages: stages)
+        // The value rules are the ones `resolved` applies to stages built in code; here each
+        // problem gets its line. A key whose read already failed is not reported again.
+        let failed = Set(d.issues.map(\.path))
+        for problem in sequence.entryProblems(positions: positions) {
+            let n = stageNodes[problem.stage].child(problem.key)
+            if !failed.contains(n.path) { n.fail(problem.message) }
+        }
+        // In file order, whichever check found them.
+        d.issues = d.issues.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }.map(\.element)
+        try d.throwIfAny(file: file)
+        return sequence
     }
 
-    /// Every stage with the options it does not set taken from `defaults`; checks the combinations
-    /// (a dpo stage needs β and takes no replay, `replay_per_batch` needs a replay file).
+    /// Problems with the stages' own values: the index in `stages`, the stages-file key and the
+    /// problem. `positions` are the stages' places in the file when some entries were unreadable.
+    func entryProblems(positions: [Int]? = nil) -> [(stage: Int, key: String, message: String)] {
+        var out: [(stage: Int, key: String, message: String)] = []
+        var names: [String: Int] = [:]
+        for (i, e) in stages.enumerated() {
+            func add(_ key: String, _ message: String?) { if let message { out.append((i, key, message)) } }
+            if let name = e.name {
+                if name.isEmpty || name.first == "." || !name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) {
+                    add("name", "\"\(name)\" is not a directory name: use letters, digits, '.', '_' or '-' (not first '.')")
+                } else if let j = names[name] {
+                    add("name", "\"\(name)\" is also the name of stages[\(positions?[j] ?? j)]")
+                } else {
+                    names[name] = i
+                }
+            }
+            if e.data.isEmpty { add("data", "must not be empty") }
+            if e.replay?.isEmpty == true { add("replay", "must not be empty") }
+            add("epochs", e.epochs.flatMap { SpecRule.atLeast(1, $0) })
+            add("lr", e.lr.flatMap(SpecRule.finitePositive))
+            add("batch_size", e.batchSize.flatMap { SpecRule.atLeast(1, $0) })
+            add("beta", e.beta.flatMap(SpecRule.finitePositive))
+            add("replay_per_batch", e.replayPerBatch.flatMap { SpecRule.atLeast(0, $0) })
+        }
+        return out
+    }
+
+    /// Every stage with the options it does not set taken from `defaults`. This is where every
+    /// rule is checked for sequences built in code and for the defaults (named by their
+    /// command-line flags, checked whether or not a stage uses them), and where the
+    /// combinations are checked: a dpo stage needs β and takes no replay, `replay_per_batch`
+    /// needs a replay file, only a dpo stage takes β.
     public func resolved(defaults: StageDefaults) throws -> [ResolvedStage] {
-        var issues: [SpecIssue] = []
+        let d = SpecDiagnostics()
+        d.issues = defaults.problems()
+        for problem in entryProblems() { d.add("stages[\(problem.stage)].\(problem.key)", nil, problem.message) }
         var out: [ResolvedStage] = []
         for (i, e) in stages.enumerated() {
             let p = "stages[\(i)]"
@@ -197,35 +189,39 @@ public struct StageSequence: Equatable, Sendable {
             var beta: Double? = nil
             if objective == .dpo {
                 beta = e.beta ?? defaults.beta
-                if let b = beta, !(b.isFinite && b > 0) {
-                    issues.append(SpecIssue(path: "\(p).beta", line: nil, message: "must be finite and > 0, got \(b) (from --beta)"))
-                } else if beta == nil {
-                    issues.append(SpecIssue(path: "\(p).beta", line: nil, message: "a dpo stage needs beta > 0 (set beta or --beta)"))
-                }
+                if beta == nil { d.add("\(p).beta", nil, "a dpo stage needs beta > 0 (set beta or --beta)") }
                 if perBatch > 0 || e.replay != nil {
-                    issues.append(SpecIssue(path: "\(p).replay", line: nil, message: "replay is not supported in a dpo stage (DPO has no term for plain documents)"))
+                    d.add("\(p).replay", nil, "replay is not supported in a dpo stage (DPO has no term for plain documents)")
                 }
             } else if e.beta != nil {
-                issues.append(SpecIssue(path: "\(p).beta", line: nil, message: "only a dpo stage takes beta (objective is \(objective.rawValue))"))
+                d.add("\(p).beta", nil, "only a dpo stage takes beta (objective is \(objective.rawValue))")
             }
             if objective != .dpo, perBatch > 0, replay == nil {
-                issues.append(SpecIssue(path: "\(p).replay_per_batch", line: nil, message: "is \(perBatch) but no replay file is given (set replay or --replay)"))
+                d.add("\(p).replay_per_batch", nil, "is \(perBatch) but no replay file is given (set replay or --replay)")
             }
-            let epochs = e.epochs ?? defaults.epochs, batch = e.batchSize ?? defaults.batchSize, lr = e.lr ?? defaults.lr
-            if epochs < 1 { issues.append(SpecIssue(path: "\(p).epochs", line: nil, message: "must be > 0, got \(epochs) (from --epochs)")) }
-            if batch < 1 { issues.append(SpecIssue(path: "\(p).batch_size", line: nil, message: "must be > 0, got \(batch) (from --batch-size)")) }
-            if !(lr.isFinite && lr > 0) { issues.append(SpecIssue(path: "\(p).lr", line: nil, message: "must be finite and > 0, got \(lr) (from --lr)")) }
             out.append(ResolvedStage(index: i + 1, name: e.name ?? objective.rawValue, data: e.data, objective: objective,
-                                     epochs: epochs, lr: lr, batchSize: batch, beta: beta,
+                                     epochs: e.epochs ?? defaults.epochs, lr: e.lr ?? defaults.lr,
+                                     batchSize: e.batchSize ?? defaults.batchSize, beta: beta,
                                      replay: objective == .dpo ? nil : replay, replayPerBatch: objective == .dpo ? 0 : perBatch))
         }
-        guard issues.isEmpty else { throw SpecError(file: file, issues: issues) }
+        try d.throwIfAny(file: file)
         return out
     }
+}
 
-    private static func resolve(_ path: String, _ base: URL?) -> String {
-        guard let base, !path.hasPrefix("/") else { return path }
-        return base.appendingPathComponent(path).path
+extension StageDefaults {
+    /// Problems with the defaults themselves, each named by the flag of `palimpsest train` it
+    /// comes from.
+    func problems() -> [SpecIssue] {
+        var out: [SpecIssue] = []
+        func add(_ flag: String, _ message: String?) { if let message { out.append(SpecIssue(path: flag, line: nil, message: message)) } }
+        add("--epochs", SpecRule.atLeast(1, epochs))
+        add("--lr", SpecRule.finitePositive(lr))
+        add("--batch-size", SpecRule.atLeast(1, batchSize))
+        add("--beta", beta.flatMap(SpecRule.finitePositive))
+        add("--replay-per-batch", SpecRule.atLeast(0, replayPerBatch))
+        if replay?.isEmpty == true { add("--replay", "must not be empty") }
+        return out
     }
 }
 
@@ -246,6 +242,38 @@ public struct StageRun: Sendable {
 
     public init(name: String, options: StageOptions, data: StageData, replayPool: [Example] = []) {
         self.name = name; self.options = options; self.data = data; self.replayPool = replayPool
+    }
+}
+
+extension StageRun {
+    /// The runs of a resolved plan. Each file is read and tokenised once however many stages
+    /// name it (as data or as replay): loads are cached by the file's resolved path, so
+    /// `dir/../r.jsonl`, `./r.jsonl` and a symlink to it share one load. The loaders get the
+    /// path as the stage gives it, so their errors name it that way.
+    public static func prepare(_ plan: [ResolvedStage],
+                               examples loadExamples: (String) throws -> [Example],
+                               pairs loadPairs: (String) throws -> [TokenPreferencePair],
+                               options: (ResolvedStage) throws -> StageOptions) throws -> [StageRun] {
+        var exampleCache: [String: [Example]] = [:]
+        var pairCache: [String: [TokenPreferencePair]] = [:]
+        func key(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+        func examples(_ path: String) throws -> [Example] {
+            if let cached = exampleCache[key(path)] { return cached }
+            let loaded = try loadExamples(path)
+            exampleCache[key(path)] = loaded
+            return loaded
+        }
+        func pairs(_ path: String) throws -> [TokenPreferencePair] {
+            if let cached = pairCache[key(path)] { return cached }
+            let loaded = try loadPairs(path)
+            pairCache[key(path)] = loaded
+            return loaded
+        }
+        return try plan.map { s in
+            let data: StageData = s.objective == .dpo ? .pairs(try pairs(s.data)) : .examples(try examples(s.data))
+            let pool = try s.replay.map(examples) ?? []
+            return StageRun(name: s.name, options: try options(s), data: data, replayPool: pool)
+        }
     }
 }
 
