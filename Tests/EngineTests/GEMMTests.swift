@@ -232,3 +232,54 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
         }
     }
 }
+
+@Test func packedPanelsOfAHoldOpAInPanelOrderWithZeroPadding() {
+    // Depths around the 8- and 16-wide transposes (and their scalar tails), both layouts of A.
+    for mr in [6, 12] {
+        for kc in [1, 7, 8, 15, 16, 17, 31, 32, 47, 259] {
+            for trans in [false, true] {
+                let rows = 2 * mr + 5, i0 = 3, p0 = 2
+                let m = i0 + rows + 1, k = p0 + kc + 3
+                let lda = (trans ? m : k) + 5
+                let a = (0..<((trans ? k : m) * lda)).map { Float($0 % 1009) * 0.5 - 7 }
+                func opA(_ i: Int, _ p: Int) -> Float { trans ? a[p * lda + i] : a[i * lda + p] }
+                let panels = (rows + mr - 1) / mr
+                var dst = [Float](repeating: .nan, count: panels * kc * mr)
+                a.withUnsafeBufferPointer { pa in
+                    dst.withUnsafeMutableBufferPointer { pd in
+                        GEMMPack.packA(pa.baseAddress!, lda: lda, trans: trans, i0: i0, rows: rows, p0: p0, kc: kc, mr: mr,
+                                       into: pd.baseAddress!)
+                    }
+                }
+                var wrong = 0
+                for panel in 0..<panels {
+                    for p in 0..<kc {
+                        for i in 0..<mr {
+                            let row = panel * mr + i
+                            let expected: Float = row < rows ? opA(i0 + row, p0 + p) : 0
+                            if dst[panel * kc * mr + p * mr + i] != expected { wrong += 1 }
+                        }
+                    }
+                }
+                #expect(wrong == 0, "mr=\(mr) kc=\(kc) trans=\(trans): \(wrong) packed values wrong")
+            }
+        }
+    }
+}
+
+@Test func gemmCuttingALongDepthIntoSpansIsBitIdentical() {
+    // B for one depth block of all columns fits, all of k does not: k is cut into spans.
+    for kernel in GEMMMicroKernel.available {
+        for (ta, tb) in transposes {
+            let n = 3 * kernel.nr + 1, k = 3 * kernel.kc + 5
+            let t = GEMMCase(m: kernel.mr + 3, n: n, k: k, transA: ta, transB: tb, alpha: -0.5, beta: 0.75, pad: 1, seed: 21)
+            let colPanels = (n + kernel.nr - 1) / kernel.nr
+            let whole = t.run(threads: 1, kernel: kernel)
+            let spans1 = t.run(threads: 1, kernel: kernel, maxPackedB: kernel.kc * kernel.nr * colPanels)
+            let spans2 = t.run(threads: 2, kernel: kernel, maxPackedB: kernel.kc * kernel.nr * colPanels, minParallelWork: 0)
+            #expect(spans1 == whole && spans2 == whole, "\(kernel.name) tA=\(ta) tB=\(tb): spans changed the result")
+            let (error, kept) = t.check(spans2)
+            #expect(error <= tolerance(k) && kept, "\(kernel.name) tA=\(ta) tB=\(tb)")
+        }
+    }
+}

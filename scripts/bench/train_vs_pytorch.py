@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """Training and forward speed of Palimpsest next to PyTorch + transformers on the same model and batch.
 
-    train_vs_pytorch.py [--preset tiny] [--steps 5] [--rounds 2] [--threads 2] [--palimpsest PATH]
+    train_vs_pytorch.py [--preset tiny] [--steps 10] [--threads 2] [--palimpsest PATH] [--separate --rounds 2]
 
-Runs `palimpsest bench train --json` (a training phase, then a no-grad forward phase) and an
-equivalent HF LlamaForCausalLM loop (AdamW with fused=True, then forward under torch.no_grad) in
-separate processes, interleaved round by round (the machine is noisy: compare only side by side),
-and prints tokens/s, GFLOP/s (6N + 12·L·S·d per token for training, a third for forward) and
-peak RSS of each, plus the ratios (median over rounds of the per-round ratio).
+Times Palimpsest (`palimpsest bench train`) and an equivalent HF LlamaForCausalLM loop (AdamW
+with fused=True; the forward pass under torch.no_grad) on the same shapes, and prints tokens/s,
+GFLOP/s (6N + 12·L·S·d per token for training, a third for forward) and peak RSS of each.
+
+By default both engines stay loaded in two processes and take steps in lockstep: one Palimpsest
+step, one PyTorch step (the order alternating), `--steps` pairs per phase after a warm-up pair,
+with a short rest before each step so that neither engine's idle threads take a core from the
+other. Both see the same state of the (noisy, shared) machine, and the ratio reported is the
+median of the per-pair ratios. `--separate` instead runs each engine's whole loop in its own
+process, round by round (`--rounds`), and compares per-round throughput: coarser.
 Never run it next to another heavy job.
 """
 import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -29,12 +35,11 @@ PRESETS = {
 }
 
 
-def torch_worker(preset, steps, threads, batch, seq):
+def torch_model(preset, threads, batch, seq):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.set_num_threads(threads)
     v, d, f, layers, heads, kv, b0, s0 = PRESETS[preset]
-    b, s = batch or b0, seq or s0
     config = LlamaConfig(vocab_size=v, hidden_size=d, intermediate_size=f, num_hidden_layers=layers,
                          num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=2048,
                          tie_word_embeddings=False)
@@ -42,6 +47,100 @@ def torch_worker(preset, steps, threads, batch, seq):
     model = LlamaForCausalLM(config).float()
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.01, eps=1e-8, fused=True)
+    return model, opt, v, batch or b0, seq or s0
+
+
+def torch_lockstep_worker(preset, threads, batch, seq):
+    """The PyTorch side of the lockstep protocol (the same as `palimpsest bench train --lockstep`)."""
+    import torch
+    model, opt, v, b, s = torch_model(preset, threads, batch, seq)
+    g = torch.Generator().manual_seed(2)
+    print(json.dumps({"ready": True, "parameters": sum(p.numel() for p in model.parameters())}), flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        ids = torch.randint(0, v, (b, s), generator=g)
+        t0 = time.perf_counter()
+        if command == "train":
+            loss = model(input_ids=ids, labels=ids).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=False)
+        elif command == "forward":
+            with torch.no_grad():
+                loss = model(input_ids=ids, labels=ids).loss
+        else:
+            sys.exit(f"unknown command {command!r}")
+        seconds = time.perf_counter() - t0
+        print(json.dumps({"seconds": seconds, "loss": loss.item()}), flush=True)
+    print(json.dumps({"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}), flush=True)
+
+
+def lockstep(a):
+    extra = (["--batch", str(a.batch)] if a.batch else []) + (["--seq", str(a.seq)] if a.seq else [])
+    commands = {
+        "palimpsest": [a.palimpsest, "bench", "train", "--preset", a.preset, "--threads", str(a.threads), "--lockstep"] + extra,
+        "pytorch": [sys.executable, os.path.abspath(__file__), "--worker", "--lockstep", "--preset", a.preset,
+                    "--threads", str(a.threads)] + extra,
+    }
+    procs = {name: subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for name, cmd in commands.items()}
+
+    def reply(name):
+        while True:
+            line = procs[name].stdout.readline()
+            if not line:
+                sys.exit(f"{name} stopped: {' '.join(commands[name])}")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    params = {name: reply(name)["parameters"] for name in procs}
+    if params["palimpsest"] != params["pytorch"]:
+        sys.exit(f"the two models differ: {params}")
+    v, d, f, layers, heads, kv, b0, s0 = PRESETS[a.preset]
+    tokens = (a.batch or b0) * (a.seq or s0)
+    n = params["palimpsest"] - v * d
+    flops = {"train": 6 * n + 12 * layers * (a.seq or s0) * d}
+    flops["forward"] = flops["train"] / 3
+
+    def step(name, phase):
+        time.sleep(a.pause)
+        procs[name].stdin.write(phase + "\n")
+        procs[name].stdin.flush()
+        return reply(name)["seconds"]
+
+    print(f"{a.preset}: {params['palimpsest']} parameters, {tokens} tokens per step, {a.threads} threads; "
+          f"{a.steps} lockstep pairs per phase after one warm-up pair")
+    results = {}
+    for phase in ("train", "forward"):
+        for name in procs:
+            step(name, phase)  # warm-up
+        times = {name: [] for name in procs}
+        ratios = []
+        for i in range(a.steps):
+            order = list(procs) if i % 2 == 0 else list(reversed(list(procs)))
+            for name in order:
+                times[name].append(step(name, phase))
+            ratios.append(times["pytorch"][-1] / times["palimpsest"][-1])
+        results[phase] = (times, ratios)
+    rss = {}
+    for name, p in procs.items():
+        p.stdin.close()
+        rss[name] = reply(name)["peak_rss_mib"]
+        p.wait()
+    for phase, (times, ratios) in results.items():
+        for name in procs:
+            med = statistics.median(times[name])
+            print(f"{name:10s} {phase:7s} {tokens / med:9.1f} tok/s {tokens * flops[phase] / med / 1e9:7.2f} GFLOP/s "
+                  f"median step {med:.4f} s  peak RSS {rss[name]} MiB")
+        print(f"{a.preset} {phase}: palimpsest/pytorch tokens/s, median of {len(ratios)} pair ratios "
+              f"{statistics.median(ratios):.2f}x (quartiles {statistics.quantiles(ratios, n=4)[0]:.2f}-"
+              f"{statistics.quantiles(ratios, n=4)[2]:.2f}); peak RSS ratio {rss['palimpsest'] / rss['pytorch']:.2f}")
+
+
+def torch_worker(preset, steps, threads, batch, seq):
+    import torch
+    model, opt, v, b, s = torch_model(preset, threads, batch, seq)
+    d, layers = PRESETS[preset][1], PRESETS[preset][3]
     g = torch.Generator().manual_seed(2)
     times = []
     loss = None
@@ -83,19 +182,28 @@ def torch_worker(preset, steps, threads, batch, seq):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=10, help="lockstep pairs per phase (with --separate: steps per round)")
+    ap.add_argument("--separate", action="store_true", help="whole loops in separate processes, round by round")
+    ap.add_argument("--rounds", type=int, default=2, help="with --separate: rounds")
+    ap.add_argument("--pause", type=float, default=0.05, help="seconds of rest before each lockstep step")
+    ap.add_argument("--lockstep", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int)
     ap.add_argument("--seq", type=int)
     ap.add_argument("--palimpsest", default=os.path.join(ROOT, ".build", "release", "palimpsest"))
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.worker and a.lockstep:
+        torch_lockstep_worker(a.preset, a.threads, a.batch, a.seq)
+        return
     if a.worker:
         torch_worker(a.preset, a.steps, a.threads, a.batch, a.seq)
         return
     if not os.path.exists(a.palimpsest):
         sys.exit(f"{a.palimpsest} not found: build it with `swift build -c release --product palimpsest`")
+    if not a.separate:
+        lockstep(a)
+        return
     extra = (["--batch", str(a.batch)] if a.batch else []) + (["--seq", str(a.seq)] if a.seq else [])
     rows = []
     for r in range(a.rounds):

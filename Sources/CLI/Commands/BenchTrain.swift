@@ -40,6 +40,11 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Phases to time: train, forward or both.")
     var phase: String = "both"
 
+    @Flag(help: ArgumentHelp(
+        "Wait for commands on standard input, one per line: `train` or `forward` runs one step and prints {\"seconds\": ...}; end of input prints the peak RSS.",
+        discussion: "For scripts/bench/train_vs_pytorch.py, which steps two engines in alternation so that both see the same state of a noisy machine."))
+    var lockstep = false
+
     @Flag(help: "Train on right-padded rows of random real lengths (t/8 ... t), like collated documents; tokens/s still counts batch × seq.")
     var ragged = false
 
@@ -69,6 +74,10 @@ struct BenchTrain: ParsableCommand {
         let model = try CausalLM(config: config, seed: 1)
         let n = Double(config.parameterCount - config.vocabSize * config.hiddenSize)
         let flopsPerToken = 6 * n + 12 * Double(config.numHiddenLayers * t * config.hiddenSize)
+        if lockstep {
+            try serveSteps(model, batch: b, seq: t)
+            return
+        }
         if phase != "forward" {
             try runTrain(model, preset: p, batch: b, seq: t, flopsPerToken: flopsPerToken)
         }
@@ -153,6 +162,35 @@ struct BenchTrain: ParsableCommand {
                          steps, tokPerS, gflops, sorted[sorted.count / 2], rss, lastLoss))
             print(String(format: "median forward %.3f s, backward %.3f s, AdamW %.3f s", median[0], median[1], median[2]))
         }
+    }
+
+    /// `--lockstep`: one timed step per command read from standard input.
+    private func serveSteps(_ model: CausalLM, batch b: Int, seq t: Int) throws {
+        let optimizer = try BenchAdamW(parameters: model.namedParameters.map { ($0.name, $0.tensor) })
+        var rng = SeededRandom(seed: 2)
+        print("{\"ready\":true,\"parameters\":\(model.config.parameterCount)}")
+        fflush(stdout)
+        while let line = readLine() {
+            let command = line.trimmingCharacters(in: .whitespaces)
+            guard command == "train" || command == "forward" else {
+                throw ValidationError("--lockstep: expected `train` or `forward` on standard input, found \"\(command)\"")
+            }
+            let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(model.config.vocabSize)) }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let loss: Float
+            if command == "train" {
+                let l = model.loss(ids, labels: ids, batch: b, length: t)
+                l.backward()
+                try optimizer.step()
+                loss = l.item()
+            } else {
+                loss = Autograd.withNoGrad { model.loss(ids, labels: ids, batch: b, length: t).item() }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            print("{\"seconds\":\(String(format: "%.6f", seconds)),\"loss\":\(String(format: "%.4f", loss))}")
+            fflush(stdout)
+        }
+        print("{\"peak_rss_mib\":\(String(format: "%.0f", Self.peakRSSMiB()))}")
     }
 
     static func peakRSSMiB() -> Double {

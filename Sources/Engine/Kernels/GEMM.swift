@@ -125,6 +125,32 @@ struct GEMMProblem: @unchecked Sendable {
         // B is packed over all of k for a chunk of columns, shared by every thread.
         let chunkPanels = max(1, min(colPanels, maxPackedB / (k * nr)))
 
+        // With a long k (the output layer's input gradient: k = vocabulary) B fits only a few
+        // columns at a time, and every chunk of columns packs all of A again. Then k is cut into
+        // spans (whole depth blocks) over which B fits for all columns, and C is revisited once
+        // per span instead: cheaper when C is smaller than the A copies saved. Every element
+        // still sums the same depth blocks in the same order, so the result is bit-identical.
+        let chunks = (colPanels + chunkPanels - 1) / chunkPanels
+        if chunks > 1 && k > kcMax {
+            let span = max(kcMax, maxPackedB / (colPanels * nr) / kcMax * kcMax)
+            let spans = (k + span - 1) / span
+            if spans > 1 && m * k * (chunks - 1) > 2 * m * n * (spans - 1) {
+                var k0 = 0
+                while k0 < k {
+                    let depth = min(span, k - k0)
+                    let part = GEMMProblem(
+                        transA: transA, transB: transB, m: m, n: n, k: depth, alpha: alpha,
+                        a: transA ? a + k0 * lda : a + k0, lda: lda,
+                        b: transB ? b + k0 : b + k0 * ldb, ldb: ldb,
+                        beta: k0 == 0 ? beta : 1, c: c, ldc: ldc)
+                    part.run(kernel: kernel, threads: requested, maxPackedB: maxPackedB,
+                             minParallelWork: minParallelWork, cBlockFloats: cBlockFloats)
+                    k0 += depth
+                }
+                return
+            }
+        }
+
         // Work items: row blocks of about `mc` rows (a multiple of the thread count), times
         // column groups (below); threads take them in order as they become free.
         let blocksForCache = max(1, (m + kernel.mc - 1) / kernel.mc)
