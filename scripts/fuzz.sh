@@ -14,7 +14,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 SECONDS_PER_TARGET="${1:-25}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors config tokenizer tokenizer-config encode spec dataset adapter-config)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors config tokenizer tokenizer-config encode spec stages dataset adapter-config)
 
 if [ "$(uname -s)" != Linux ]; then
     echo "fuzz.sh: libFuzzer with Swift is set up for Linux only; skipping" >&2

@@ -20,6 +20,8 @@ enum FuzzTarget: String, CaseIterable {
     case encode
     /// An experiment spec (YAML).
     case spec
+    /// A `train --stages` file (YAML), parsed and resolved against default options.
+    case stages
     /// A dataset file (JSONL or a JSON array) in every reader mode.
     case dataset
     /// A PEFT adapter_config.json, loaded with fixed adapter weights (rank 2 on q_proj and v_proj)
@@ -76,6 +78,12 @@ enum FuzzTarget: String, CaseIterable {
         case .spec:
             guard let yaml = String(data: data, encoding: .utf8) else { return }
             _ = try? ExperimentSpec.parse(yaml: yaml, file: "<fuzz>", baseDirectory: URL(fileURLWithPath: "/nonexistent"))
+        case .stages:
+            guard let yaml = String(data: data, encoding: .utf8),
+                  let stages = try? StageSequence.parse(yaml, file: "<fuzz>", baseDirectory: URL(fileURLWithPath: "/nonexistent"))
+            else { return }
+            _ = try? stages.resolved(defaults: StageDefaults())
+            _ = try? stages.resolved(defaults: StageDefaults(objective: .dpo, beta: 0.1, replay: "r.jsonl", replayPerBatch: 2))
         case .dataset:
             let url = Self.scratchFile("input.jsonl", data)
             // Small chunks and a small record limit reach the buffer-boundary code with short inputs.
