@@ -154,11 +154,11 @@ struct GEMMProblem: @unchecked Sendable {
         // Work items: row blocks of about `mc` rows (a multiple of the thread count), times
         // column groups (below); threads take them in order as they become free.
         let blocksForCache = max(1, (m + kernel.mc - 1) / kernel.mc)
-        var rowBlocks = min(rowPanels, threads > 1 ? (blocksForCache + threads - 1) / threads * threads : blocksForCache)
+        let cacheRowBlocks = min(rowPanels, threads > 1 ? (blocksForCache + threads - 1) / threads * threads : blocksForCache)
         // Narrow products (n < 16 panels) cannot split their columns: four items per thread come
         // from the rows instead, so a thread that starts late still gets a share. Each item
         // packs only its own rows of A, so this costs no extra copying.
-        if threads > 1 && colPanels < 16 { rowBlocks = min(rowPanels, max(rowBlocks, 4 * threads)) }
+        let rowBlocks = threads > 1 && colPanels < 16 ? min(rowPanels, max(cacheRowBlocks, 4 * threads)) : cacheRowBlocks
         let maxPanelsPerBlock = (rowPanels + rowBlocks - 1) / rowBlocks
 
         let bBuffer = GEMMScratch.take(chunkPanels * nr * k)
