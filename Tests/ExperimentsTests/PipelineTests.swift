@@ -92,6 +92,6 @@ import Testing
         }
         #expect(differing.isEmpty, "files that differ: \(differing)")
         #expect(compared > runA.plan.units.count)
-        #expect(try FileManager.default.contents(atPath: a.appendingPathComponent("metrics.jsonl").path)!.count > 1000)
+        #expect(FileManager.default.contents(atPath: a.appendingPathComponent("metrics.jsonl").path)!.count > 1000)
     }
 }

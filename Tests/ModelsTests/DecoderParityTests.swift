@@ -124,6 +124,7 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
             }
             #expect(cache.length == t)
             incremental = stepLogits[0] + stepLogits[1]
+            try #require(incremental.count == 2 * t * v, "\(name): \(incremental.count) incremental logits, expected \(2 * t * v)")
             var maxDelta: Float = 0
             for b in 0..<2 {
                 for i in pad[b]..<t {
@@ -136,7 +137,6 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
             let padded = Array(full[((t + 3) * v)..<(2 * t * v)])
             let d = zip(alone, padded).map { abs($0 - $1) }.max()!
             #expect(d <= 1e-5, "\(name): left-padded vs unpadded max|Δ| \(d)")
-            _ = try #require(incremental.count == 2 * t * v ? true : nil)
         }
     }
 }

@@ -226,7 +226,7 @@ func sampleChart() -> LineChart {
 
 @Test func extremeValuesStayFinite() throws {
     let charts = [
-        LineChart(yScale: .log10, series: [Series(name: "huge", y: [1e-320, 1e-200, 1e300, 1.7e308])]),
+        LineChart(yScale: .log10, series: [Series(name: "huge", y: [Double.leastNormalMagnitude / 1e8, 1e-200, 1e300, 1.7e308])]),
         LineChart(series: [Series(name: "wide", y: [-1.7e308, 0, 1.7e308])]),
         LineChart(series: [Series(name: "tiny", y: [1e-12, 3e-12, 2e-12])]),
         LineChart(series: [Series(name: "big", y: [1e9, 3e9, 2e9])]),
