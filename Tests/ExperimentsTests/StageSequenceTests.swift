@@ -125,6 +125,12 @@ import Training
 
     /// Sequences built in code meet the same rules as files, in `resolved`; the defaults are
     /// checked there too, named by their flags, once each and whether or not a stage uses them.
+    @Test func defaultsNameTheirFlagsOnTheirOwn() {
+        #expect(StageDefaults().problems().isEmpty)
+        let found = StageDefaults(epochs: 0, lr: .infinity, batchSize: 4, replay: "").problems().map { "\($0.path): \($0.message)" }
+        #expect(found == ["--epochs: must be > 0, found 0", "--lr: must be finite and > 0, found inf", "--replay: must not be empty"])
+    }
+
     @Test func resolutionChecksCodeBuiltStagesAndEveryDefault() {
         let seq = StageSequence(file: "code", stages: [
             StageEntry(name: "../up", data: "d", epochs: 0, lr: .nan),

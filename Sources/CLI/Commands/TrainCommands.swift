@@ -286,6 +286,11 @@ struct Train: ParsableCommand {
         }
         let defaults = StageDefaults(objective: kind, epochs: epochs, lr: opt.lr ?? 5e-4, batchSize: opt.batchSize, beta: beta,
                                      replay: replay, replayPerBatch: replayPerBatch)
+        // The flags first, so that a bad flag is reported even when a stages file has problems too.
+        let flagProblems = defaults.problems()
+        guard flagProblems.isEmpty else {
+            throw ValidationError(flagProblems.map { "\($0.path): \($0.message)" }.joined(separator: "; "))
+        }
         // Every stage is checked (file and flags) before the model is even loaded.
         let plan: [ResolvedStage]
         if let stages {

@@ -211,8 +211,8 @@ public struct StageSequence: Equatable, Sendable {
 
 extension StageDefaults {
     /// Problems with the defaults themselves, each named by the flag of `palimpsest train` it
-    /// comes from.
-    func problems() -> [SpecIssue] {
+    /// comes from (`resolved` reports them too; the command checks them before reading a stages file).
+    public func problems() -> [SpecIssue] {
         var out: [SpecIssue] = []
         func add(_ flag: String, _ message: String?) { if let message { out.append(SpecIssue(path: flag, line: nil, message: message)) } }
         add("--epochs", SpecRule.atLeast(1, epochs))
