@@ -165,9 +165,7 @@ def main():
                             capture_output=True, text=True).stdout.splitlines()[:1]
     print(f"palimpsest: {args.binary} ({kernel[0] if kernel else '?'})")
     print(f"load average before: {os.getloadavg()[0]:.2f}; {args.rounds} alternating rounds, median of each")
-    header = f"{'M':>6} {'K':>6} {'N':>6}  tA tB  thr  {'palimpsest':>10}  {'openblas':>9}  ratio"
-    print(header)
-    print("-" * len(header))
+    print_header()
     rows = []
     for threads in thread_counts:
         blas.set_threads(threads)
@@ -181,26 +179,14 @@ def main():
                 time.sleep(args.pause)
                 theirs.append(numpy_gflops(m, k, n, ta, tb, args.repeats))
             p, o = statistics.median(ours), statistics.median(theirs)
-            row = {"m": m, "k": k, "n": n, "transA": ta, "transB": tb, "threads": threads,
-                   "palimpsest_gflops": round(p, 2), "openblas_gflops": round(o, 2), "ratio": round(p / o, 3)}
-            rows.append(row)
-            print(f"{m:>6} {k:>6} {n:>6}   {'T' if ta else 'N'}  {'T' if tb else 'N'}  {threads:>3}  "
-                  f"{p:>10.1f}  {o:>9.1f}  {100 * p / o:4.0f}%", flush=True)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
-    for threads in thread_counts:
-        ratios = [r["ratio"] for r in rows if r["threads"] == threads]
-        print(f"threads={threads}: min ratio {100 * min(ratios):.0f}%, median {100 * statistics.median(ratios):.0f}%")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            rows.append(report_row(m, k, n, ta, tb, threads, round(p, 2), round(o, 2), round(p / o, 3)))
+    summarize(args, rows, thread_counts)
 
 
 def in_process(args, blas, todo, thread_counts):
     repeats = args.repeats or 15
     print(f"load average before: {os.getloadavg()[0]:.2f}; {repeats} alternating pairs of calls per shape, in one process")
-    header = f"{'M':>6} {'K':>6} {'N':>6}  tA tB  thr  {'palimpsest':>10}  {'openblas':>9}  ratio"
-    print(header)
-    print("-" * len(header))
+    print_header()
     rows = []
     for threads in thread_counts:
         for (m, k, n, ta, tb) in todo:
@@ -211,11 +197,25 @@ def in_process(args, blas, todo, thread_counts):
             if res.returncode != 0:
                 sys.exit(f"{' '.join(cmd)} failed:\n{res.stderr}")
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            row = {"m": m, "k": k, "n": n, "transA": ta, "transB": tb, "threads": threads,
-                   "palimpsest_gflops": r["gflops"], "openblas_gflops": r["reference_gflops"], "ratio": r["ratio"]}
-            rows.append(row)
-            print(f"{m:>6} {k:>6} {n:>6}   {'T' if ta else 'N'}  {'T' if tb else 'N'}  {threads:>3}  "
-                  f"{r['gflops']:>10.1f}  {r['reference_gflops']:>9.1f}  {100 * r['ratio']:4.0f}%", flush=True)
+            rows.append(report_row(m, k, n, ta, tb, threads, r["gflops"], r["reference_gflops"], r["ratio"]))
+    summarize(args, rows, thread_counts)
+
+
+def report_row(m, k, n, ta, tb, threads, ours, theirs, ratio):
+    """Prints one table row and returns it as a dict (the --json rows)."""
+    print(f"{m:>6} {k:>6} {n:>6}   {'T' if ta else 'N'}  {'T' if tb else 'N'}  {threads:>3}  "
+          f"{ours:>10.1f}  {theirs:>9.1f}  {100 * ratio:4.0f}%", flush=True)
+    return {"m": m, "k": k, "n": n, "transA": ta, "transB": tb, "threads": threads,
+            "palimpsest_gflops": ours, "openblas_gflops": theirs, "ratio": ratio}
+
+
+def print_header():
+    header = f"{'M':>6} {'K':>6} {'N':>6}  tA tB  thr  {'palimpsest':>10}  {'openblas':>9}  ratio"
+    print(header)
+    print("-" * len(header))
+
+
+def summarize(args, rows, thread_counts):
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     for threads in thread_counts:
         ratios = [r["ratio"] for r in rows if r["threads"] == threads]

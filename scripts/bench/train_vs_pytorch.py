@@ -232,8 +232,8 @@ def main():
                 rss.append(pick["palimpsest"]["peak_rss_mib"] / pick["pytorch"]["peak_rss_mib"])
         if ratios:
             print(f"{a.preset} {phase}: tokens/s ratio palimpsest/pytorch per round "
-                  f"{', '.join(f'{x:.2f}' for x in ratios)} (median {sorted(ratios)[len(ratios) // 2]:.2f}x); "
-                  f"peak RSS ratio median {sorted(rss)[len(rss) // 2]:.2f}")
+                  f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f}x); "
+                  f"peak RSS ratio median {statistics.median(rss):.2f}")
 
 
 if __name__ == "__main__":
