@@ -201,7 +201,11 @@ extension Tensor {
         if node == nil { return }  // a leaf: accumulate already wrote its grad
         for t in order.reversed() {
             guard let n = t.node, let entry = ctx.pending.removeValue(forKey: ObjectIdentifier(t)) else { continue }
-            Autograd.backward(n.op, output: t, grad: entry.grad, ctx: ctx)
+            if let profiler = OpProfiler.active {
+                profiler.backward(n.op.profileName) { Autograd.backward(n.op, output: t, grad: entry.grad, ctx: ctx) }
+            } else {
+                Autograd.backward(n.op, output: t, grad: entry.grad, ctx: ctx)
+            }
         }
         if !retainGraph {
             for t in order {

@@ -70,6 +70,56 @@ public enum GEMMKernelsAVX512 {
         store(row, cb0, cb1, al, beta)
     }
 
+    /// `kernel12x32` with A read where it lies: element (row i, depth p) at
+    /// `a[i * rowStride + p * depthStride]`, for operands too small to be worth packing (one
+    /// attention head's scores). Same arithmetic, in the same order, as `kernel12x32`.
+    @inline(never)
+    public static func kernel12x32StridedA(
+        _ kc: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ depthStride: Int, _ b: UnsafePointer<Float>,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
+    ) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        var c60 = V(), c61 = V(), c70 = V(), c71 = V(), c80 = V(), c81 = V()
+        var c90 = V(), c91 = V(), ca0 = V(), ca1 = V(), cb0 = V(), cb1 = V()
+        let rs = rowStride, rs2 = 2 &* rowStride
+        var p0 = a, p3 = a + 3 &* rs, p6 = a + 6 &* rs, p9 = a + 9 &* rs
+        var pb = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            let b0 = pb.loadUnaligned(as: V.self)
+            let b1 = pb.loadUnaligned(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: p0[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: p0[rs]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            av = V(repeating: p0[rs2]); c20.addProduct(av, b0); c21.addProduct(av, b1)
+            av = V(repeating: p3[0]); c30.addProduct(av, b0); c31.addProduct(av, b1)
+            av = V(repeating: p3[rs]); c40.addProduct(av, b0); c41.addProduct(av, b1)
+            av = V(repeating: p3[rs2]); c50.addProduct(av, b0); c51.addProduct(av, b1)
+            av = V(repeating: p6[0]); c60.addProduct(av, b0); c61.addProduct(av, b1)
+            av = V(repeating: p6[rs]); c70.addProduct(av, b0); c71.addProduct(av, b1)
+            av = V(repeating: p6[rs2]); c80.addProduct(av, b0); c81.addProduct(av, b1)
+            av = V(repeating: p9[0]); c90.addProduct(av, b0); c91.addProduct(av, b1)
+            av = V(repeating: p9[rs]); ca0.addProduct(av, b0); ca1.addProduct(av, b1)
+            av = V(repeating: p9[rs2]); cb0.addProduct(av, b0); cb1.addProduct(av, b1)
+            p0 += depthStride; p3 += depthStride; p6 += depthStride; p9 += depthStride
+            pb += 128
+        }
+        let al = V(repeating: alpha)
+        var row = c
+        store(row, c00, c01, al, beta); row += ldc
+        store(row, c10, c11, al, beta); row += ldc
+        store(row, c20, c21, al, beta); row += ldc
+        store(row, c30, c31, al, beta); row += ldc
+        store(row, c40, c41, al, beta); row += ldc
+        store(row, c50, c51, al, beta); row += ldc
+        store(row, c60, c61, al, beta); row += ldc
+        store(row, c70, c71, al, beta); row += ldc
+        store(row, c80, c81, al, beta); row += ldc
+        store(row, c90, c91, al, beta); row += ldc
+        store(row, ca0, ca1, al, beta); row += ldc
+        store(row, cb0, cb1, al, beta)
+    }
+
     @inline(__always)
     static func store(_ p: UnsafeMutablePointer<Float>, _ x0: SIMD16<Float>, _ x1: SIMD16<Float>,
                       _ alpha: SIMD16<Float>, _ beta: Float) {

@@ -23,6 +23,9 @@ import Testing
         Case(batch: 2, tq: 2, tk: 6, heads: 4, kvHeads: 2, headDim: 2, offset: 4, pad: [3, 1]),
         Case(batch: 1, tq: 70, tk: 70, heads: 1, kvHeads: 1, headDim: 2, offset: 0),   // more than one row block
         Case(batch: 1, tq: 66, tk: 75, heads: 2, kvHeads: 1, headDim: 3, offset: 9, pad: [70]),  // blocks + cache + padding
+        // Whole micro-tiles (12 queries or keys), head dims spanning two 32-column panels:
+        Case(batch: 2, tq: 26, tk: 26, heads: 2, kvHeads: 1, headDim: 36, offset: 0, pad: [0, 7]),
+        Case(batch: 1, tq: 25, tk: 37, heads: 2, kvHeads: 1, headDim: 33, offset: 12),
     ]
 
     @Test(arguments: cases)

@@ -45,6 +45,11 @@ struct BenchTrain: ParsableCommand {
         discussion: "For scripts/bench/train_vs_pytorch.py, which steps two engines in alternation so that both see the same state of a noisy machine."))
     var lockstep = false
 
+    @Flag(help: ArgumentHelp(
+        "Then run --steps more steps under an op profiler and print where a step's time goes, op by op.",
+        discussion: "Backward rules are timed exactly; a forward op from the end of the previous op. With --json: one object per op kind."))
+    var profile = false
+
     @Flag(help: "Train on right-padded rows of random real lengths (t/8 ... t), like collated documents; tokens/s still counts batch × seq.")
     var ragged = false
 
@@ -83,6 +88,9 @@ struct BenchTrain: ParsableCommand {
         }
         if phase != "train" {
             runForward(model, preset: p, batch: b, seq: t, flopsPerToken: flopsPerToken / 3)
+        }
+        if profile {
+            try printProfile(model, batch: b, seq: t)
         }
     }
 

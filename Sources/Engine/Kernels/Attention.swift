@@ -56,7 +56,21 @@ enum AttentionKernel {
     }
 
     /// q: [B, Tq, H·D]; k, v: [B, Tk, Hkv·D]; out: [B, Tq, H·D]; probs: [B, H, Tq, Tk] or nil.
+    ///
+    /// Fewer queries than a micro-tile's rows (decoding with a KV cache) take `sgemm` row blocks,
+    /// whose few-row path reads K and V in place; anything longer runs on whole micro-tiles
+    /// (`forwardTiled`).
     static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                        out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?, cfg: AttentionConfig) {
+        if cfg.sequenceLengths.isEmpty && cfg.queryLength < GEMMMicroKernel.best.mr {
+            forwardByRowBlocks(q: q, k: k, v: v, out: out, probs: probs, cfg: cfg)
+        } else {
+            forwardTiled(q: q, k: k, v: v, out: out, probs: probs, cfg: cfg)
+        }
+    }
+
+    /// Forward in `rowBlock`-query blocks, each through `sgemm`.
+    static func forwardByRowBlocks(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?, cfg: AttentionConfig) {
         let (B, H, Hkv, D) = (cfg.batch, cfg.heads, cfg.kvHeads, cfg.headDim)
         let group = H / Hkv
@@ -113,87 +127,6 @@ enum AttentionKernel {
                         for i in i0..<i1 { (oh + i * H * D).update(repeating: 0, count: D) }
                     }
                     i0 = i1
-                }
-            }
-        }
-    }
-
-    /// dO: [B, Tq, H·D]; q, dq: [B, Tq, H·D]; k, v, dk, dv: [B, Tk, Hkv·D]; probs: [B, H, Tq, Tk].
-    /// dq is written; dk, dv are written (zeroed first). Any of dq, dk, dv may be nil.
-    /// Work is split over (b, kv head) so each task owns its dk/dv rows.
-    static func backward(dO: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                         probs: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?,
-                         dv: UnsafeMutablePointer<Float>?, cfg: AttentionConfig) {
-        let (B, H, Hkv, D) = (cfg.batch, cfg.heads, cfg.kvHeads, cfg.headDim)
-        let group = H / Hkv
-        let layout = Layout(cfg)
-        let keyRows = layout.packed ? layout.starts[B] : B * cfg.keyLength
-        if let dk { dk.update(repeating: 0, count: keyRows * Hkv * D) }
-        if let dv { dv.update(repeating: 0, count: keyRows * Hkv * D) }
-        let (dO, q, k, v, probs) = (UncheckedPointer(dO), UncheckedPointer(q), UncheckedPointer(k), UncheckedPointer(v),
-                                    UncheckedPointer(probs))
-        let (dq, dk, dv) = (dq.map { UncheckedPointer($0) }, dk.map { UncheckedPointer($0) }, dv.map { UncheckedPointer($0) })
-        GEMMWorkCounter(B * Hkv).run(threads: Parallel.threads) { task in
-            let b = task / Hkv, kvh = task % Hkv
-            let Tq = layout.queries(b), Tk = layout.keys(b)
-            let ds = UnsafeMutablePointer<Float>.allocate(capacity: Swift.min(rowBlock, Tq) * Tk)
-            defer { ds.deallocate() }
-            do {
-                let kh = k.pointer + layout.keyRow(b) * Hkv * D + kvh * D
-                let vh = v.pointer + layout.keyRow(b) * Hkv * D + kvh * D
-                let dkh = dk.map { $0.pointer + layout.keyRow(b) * Hkv * D + kvh * D }
-                let dvh = dv.map { $0.pointer + layout.keyRow(b) * Hkv * D + kvh * D }
-                for h in (kvh * group)..<((kvh + 1) * group) {
-                    let qh = q.pointer + layout.queryRow(b) * H * D + h * D
-                    let doh = dO.pointer + layout.queryRow(b) * H * D + h * D
-                    let dqh = dq.map { $0.pointer + layout.queryRow(b) * H * D + h * D }
-                    var i0 = 0
-                    while i0 < Tq {
-                        let i1 = Swift.min(Tq, i0 + rowBlock)
-                        let rows = i1 - i0
-                        let p = probs.pointer + layout.probs(b, h) + i0 * Tk
-                        let keyStart = visibleKeys(cfg, b: b, row: i0, keys: Tk).lowerBound
-                        let keyEnd = Swift.max(keyStart, Swift.min(Tk, cfg.queryOffset + i1))
-                        let nk = keyEnd - keyStart
-                        if nk == 0 {
-                            if let dqh { for i in i0..<i1 { (dqh + i * H * D).update(repeating: 0, count: D) } }
-                            i0 = i1
-                            continue
-                        }
-                        if let dvh {
-                            // dV[j] += Σ_i P[i, j] · dO_i
-                            GEMM.sgemm(transA: true, transB: false, m: nk, n: D, k: rows, alpha: 1,
-                                       a: p + keyStart, lda: Tk, b: doh + i0 * H * D, ldb: H * D,
-                                       beta: 1, c: dvh + keyStart * Hkv * D, ldc: Hkv * D, threads: 1)
-                        }
-                        if dqh == nil && dkh == nil { i0 = i1; continue }
-                        // dP = dO · Vᵀ over the block's key range, into ds[:, 0..<nk].
-                        GEMM.sgemm(transA: false, transB: true, m: rows, n: nk, k: D, alpha: 1,
-                                   a: doh + i0 * H * D, lda: H * D, b: vh + keyStart * Hkv * D, ldb: Hkv * D,
-                                   beta: 0, c: ds, ldc: nk, threads: 1)
-                        // dS = P ⊙ (dP − Σ_j P⊙dP), zero outside each row's visible keys.
-                        for i in i0..<i1 {
-                            let pr = p + (i - i0) * Tk + keyStart
-                            let dr = ds + (i - i0) * nk
-                            let vis = visibleKeys(cfg, b: b, row: i, keys: Tk)
-                            let n = vis.isEmpty ? 0 : vis.upperBound - keyStart
-                            SoftmaxKernel.rowBackward(y: pr, dy: dr, dx: dr, n: n)
-                            if n < nk { (dr + n).update(repeating: 0, count: nk - n) }
-                        }
-                        if let dqh {
-                            // dQ_i = scale · Σ_j dS[i, j] · k_j
-                            GEMM.sgemm(transA: false, transB: false, m: rows, n: D, k: nk, alpha: cfg.scale,
-                                       a: ds, lda: nk, b: kh + keyStart * Hkv * D, ldb: Hkv * D,
-                                       beta: 0, c: dqh + i0 * H * D, ldc: H * D, threads: 1)
-                        }
-                        if let dkh {
-                            // dK_j += scale · Σ_i dS[i, j] · q_i
-                            GEMM.sgemm(transA: true, transB: false, m: nk, n: D, k: rows, alpha: cfg.scale,
-                                       a: ds, lda: nk, b: qh + i0 * H * D, ldb: H * D,
-                                       beta: 1, c: dkh + keyStart * Hkv * D, ldc: Hkv * D, threads: 1)
-                        }
-                        i0 = i1
-                    }
                 }
             }
         }

@@ -15,6 +15,12 @@ struct GEMMMicroKernel: @unchecked Sendable {
         _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) -> Void
 
+    /// The same kernel with A read in place, element (row i, depth p) at
+    /// `a[i * rowStride + p * depthStride]`: (kc, a, rowStride, depthStride, b, c, ldc, alpha, beta).
+    typealias StridedBody = (
+        _ kc: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ depthStride: Int, _ b: UnsafePointer<Float>,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) -> Void
+
     let name: String
     let mr: Int
     let nr: Int
@@ -23,6 +29,8 @@ struct GEMMMicroKernel: @unchecked Sendable {
     /// Rows of A packed at a time (`mc * kc` floats should stay in L2).
     let mc: Int
     let body: Body
+    /// Only where written (AVX-512); callers pack A for `body` otherwise.
+    var stridedBody: StridedBody? = nil
 
     /// 6 x 16 tile in 12 ymm accumulators (AVX2 + FMA with `-target-cpu haswell`).
     static let avx2 = GEMMMicroKernel(name: "avx2-6x16", mr: 6, nr: 16, kc: 256, mc: 144, body: kernel6x16)
@@ -32,7 +40,8 @@ struct GEMMMicroKernel: @unchecked Sendable {
     static let avx512: GEMMMicroKernel? = {
         #if arch(x86_64)
         return GEMMMicroKernel(name: "avx512-12x32", mr: GEMMKernelsAVX512.mr, nr: GEMMKernelsAVX512.nr,
-                               kc: 256, mc: 432, body: GEMMKernelsAVX512.kernel12x32)
+                               kc: 256, mc: 432, body: GEMMKernelsAVX512.kernel12x32,
+                               stridedBody: GEMMKernelsAVX512.kernel12x32StridedA)
         #else
         return nil
         #endif

@@ -4,6 +4,12 @@ extension Tensor {
     /// Records `op` as this tensor's producer when `record` is set.
     @inline(__always)
     func recorded(_ record: Bool, _ op: @autoclosure () -> Op) -> Tensor {
+        if let profiler = OpProfiler.active {
+            let o = op()
+            profiler.forwardOpEnded(o.profileName)
+            if record { node = Node(o); _requiresGrad = true }
+            return self
+        }
         if record {
             node = Node(op())
             _requiresGrad = true

@@ -137,7 +137,8 @@ private func attentionApply(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ cfg: Attent
     let out = Tensor.uninitialized(q.shape)
     let probs = rec ? Tensor.uninitialized([AttentionKernel.Layout(cfg).probCount]) : nil
     AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, probs: probs?.pointer, cfg: cfg)
-    return out.recorded(rec, .attention(q: q, k: k, v: v, cfg, probs: probs!))
+    // Unrecorded, the op is only named (by a profiler), so any tensor stands in for probs.
+    return out.recorded(rec, .attention(q: q, k: k, v: v, cfg, probs: probs ?? out))
 }
 
 /// Per-token log-likelihoods: `logits: [..., V]`, `targets` one per row (row-major, e.g. `[B, T]`)
