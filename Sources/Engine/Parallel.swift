@@ -49,6 +49,15 @@ public enum Parallel {
             return
         }
         withoutActuallyEscaping(body) { body in
+            if #available(macOS 15, *) {
+                let parts = Swift.min(count, threads, cores)
+                let done = parts == count
+                    ? WorkerPool.shared.run(count: count, threads: parts) { i in body(i) }
+                    : WorkerPool.shared.run(count: parts, threads: parts) { t in
+                        for i in range(t, of: parts, total: count) { body(i) }
+                    }
+                if done { return }
+            }
             if threads >= count || threads >= cores {
                 // Dispatch runs at most one thread per core: as before, items go to threads as they come.
                 DispatchQueue.concurrentPerform(iterations: count) { i in body(i) }

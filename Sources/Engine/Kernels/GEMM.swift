@@ -390,6 +390,8 @@ final class GEMMWorkCounter: @unchecked Sendable {
     /// owned by its item. Returns after the last item, with no thread of this call still inside `body`.
     func run(threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
         if count == 0 { return }
+        if threads > 1 && count > 1, #available(macOS 15, *),
+           WorkerPool.shared.run(count: count, threads: threads, body) { return }
         let work: @Sendable () -> Void = { [self] in
             while let item = next() {
                 body(item)
