@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 import JSONSupport
 
@@ -178,7 +179,10 @@ public struct DataDirectory: Sendable, Equatable {
         d.math = try splits(.math) { try loadMathProblems(from: $0, options: options.with(format: .gsm8k)) }
         d.safety = try splits(.safety) { try loadExamples(from: $0, options: options) }
         if let r = file(.safety, "refusals.json") {
-            let obj = try? JSONSerialization.jsonObject(with: Data(contentsOf: r)) as? [String: Any]
+            // A target and a few paraphrases: a few KB.
+            let data: Data
+            do { data = try readBoundedFile(atPath: r.path, limit: 16 << 20) } catch { throw DataError(file: r.path, message: error.description) }
+            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             guard let obj, let target = obj["target"] as? String, let para = obj["paraphrases"] as? [String] else {
                 throw DataError(file: r.path, message: "expected {\"target\": string, \"paraphrases\": [string]}")
             }

@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -64,15 +65,18 @@ final class MappedFile: @unchecked Sendable {
 /// The bytes of a small JSON file (config.json, an index), refused unread when it is not a
 /// regular file (a FIFO or /dev/zero would never end) or larger than `limit`.
 func readSmallFile(_ url: URL, limit: Int, what: String) throws -> Data {
-    var st = stat()
-    guard stat(url.path, &st) == 0 else {
-        throw ModelIOError(.unreadable, file: url.path, "cannot read \(what) (\(String(cString: strerror(errno))))")
-    }
-    guard (st.st_mode & S_IFMT) == S_IFREG else { throw ModelIOError(.unreadable, file: url.path, "\(what) is not a regular file") }
-    guard Int(st.st_size) <= limit else {
-        throw ModelIOError(.tooLarge, file: url.path, "\(what) is \(st.st_size) bytes; at most \(limit) are read")
-    }
-    do { return try Data(contentsOf: url) } catch {
-        throw ModelIOError(.unreadable, file: url.path, "cannot read \(what) (\(error.localizedDescription))")
+    do { return try readBoundedFile(atPath: url.path, limit: limit) } catch {
+        switch error {
+        case .notFound:
+            throw ModelIOError(.unreadable, file: url.path, "cannot read \(what) (\(String(cString: strerror(ENOENT))))")
+        case .unreadable(let reason):
+            throw ModelIOError(.unreadable, file: url.path, "cannot read \(what) (\(reason))")
+        case .notRegularFile(let found):
+            throw ModelIOError(.unreadable, file: url.path, "\(what) is not a regular file (found \(found))")
+        case .tooLarge(let size?, let limit):
+            throw ModelIOError(.tooLarge, file: url.path, "\(what) is \(size) bytes; at most \(limit) are read")
+        case .tooLarge(nil, let limit):
+            throw ModelIOError(.tooLarge, file: url.path, "\(what) grew past \(limit) bytes while being read; at most \(limit) are read")
+        }
     }
 }

@@ -51,15 +51,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Loads a tokenizer.json file (no tokenizer_config.json unless given).
     public convenience init(contentsOf url: URL, config: TokenizerConfig? = nil) throws {
-        let data: Data
-        do {
-            data = try readTokenizerFile(url)
-        } catch let e as TokenizerError {
-            throw e
-        } catch {
-            throw TokenizerError(.fileNotFound, file: url.path, "cannot read the file: \(error.localizedDescription)")
-        }
-        try self.init(data: data, config: config, file: url.path)
+        try self.init(data: readTokenizerFile(url), config: config, file: url.path)
     }
 
     /// Parses tokenizer.json text. `file` names the source in error messages.

@@ -17,11 +17,7 @@ public struct TokenizerConfig: Sendable {
     }
 
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try readTokenizerFile(url) } catch let e as TokenizerError { throw e } catch {
-            throw TokenizerError(.fileNotFound, file: url.path, "cannot read the file: \(error.localizedDescription)")
-        }
-        try self.init(data: data, file: url.path)
+        try self.init(data: readTokenizerFile(url), file: url.path)
     }
 
     public init(data: Data, file: String = "<memory>") throws {

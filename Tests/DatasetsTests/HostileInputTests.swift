@@ -1,5 +1,8 @@
 import Engine
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import Datasets
 
@@ -33,5 +36,24 @@ import Testing
         #expect(n == 10)
         #expect(try loadRecords(from: url, options: LoadOptions(memoryLimit: text.utf8.count)).records.count == 10)
         #expect(try loadRecords(from: url).records.count == 10)
+    }
+
+    /// safety/refusals.json is read whole, so it is bounded: a FIFO that no one writes is refused
+    /// quickly, unread, naming the file.
+    @Test func refusalsFifoIsRefusedUnread() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-data-\(UUID().uuidString)")
+        let safety = dir.appendingPathComponent(DatasetKind.safety.rawValue)
+        try FileManager.default.createDirectory(at: safety, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let refusals = safety.appendingPathComponent("refusals.json")
+        #expect(mkfifo(refusals.path, 0o600) == 0)
+        let start = Date()
+        do {
+            _ = try DataDirectory.load(from: dir)
+            Issue.record("expected a refusal")
+        } catch let e as DataError {
+            #expect(e.file == refusals.path && e.message == "not a regular file (found a FIFO)", "\(e)")
+        }
+        #expect(Date().timeIntervalSince(start) < 5)
     }
 }

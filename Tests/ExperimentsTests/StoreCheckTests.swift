@@ -1,5 +1,8 @@
 import Datasets
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Models
 import Testing
 @testable import Experiments
@@ -30,6 +33,47 @@ import Testing
 
     func errors(_ run: ExperimentRun) -> [String] {
         run.verify().filter { $0.severity == .error }.map(\.description)
+    }
+
+    /// Files of a run directory that are read whole go through the bounded reader: a FIFO that
+    /// no one writes (or a link to /dev/zero) is reported, naming it, instead of hanging
+    /// `status`, `report` or `status --verify`.
+    @Test func storeFilesThatAreFifosAreRefusedUnread() throws {
+        let run = try freshRun()
+        defer { try? FileManager.default.removeItem(at: run.store.root) }
+        let start = Date()
+        func fifo(_ url: URL) throws {
+            try? FileManager.default.removeItem(at: url)
+            #expect(mkfifo(url.path, 0o600) == 0)
+        }
+        let unit = run.plan.units[0]
+        try run.store.beginUnit(unit)
+        let done = run.store.directory(for: unit).appendingPathComponent("done.json")
+        try fifo(done)
+        try fifo(run.store.planURL)
+        let found = errors(run)
+        for url in [done, run.store.planURL] {
+            #expect(found.contains { $0.contains(url.path) && $0.contains("not a regular file (found a FIFO)") }, "\(found)")
+        }
+        #expect(run.store.completion(of: unit) == nil)
+
+        let metrics = run.store.root.appendingPathComponent("metrics.jsonl")
+        try fifo(metrics)
+        do {
+            _ = try MetricFiles.readJSONL(MetricRecord.self, from: metrics)
+            Issue.record("expected a refusal")
+        } catch let e as StoreError {
+            #expect(e.path == metrics.path && e.message == "not a regular file (found a FIFO)", "\(e)")
+        }
+
+        try fifo(run.store.specURL)
+        do {
+            _ = try ExperimentRun.open(run.store.root)
+            Issue.record("expected a refusal")
+        } catch let e as StoreError {
+            #expect(e.path == run.store.specURL.path && e.message == "not a regular file (found a FIFO)", "\(e)")
+        }
+        #expect(Date().timeIntervalSince(start) < 5)
     }
 
     @Test func cleanRunVerifiesAndEachKindOfDamageIsFound() throws {

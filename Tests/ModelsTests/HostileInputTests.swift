@@ -1,5 +1,8 @@
 import Engine
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import Models
 
@@ -118,5 +121,51 @@ import Testing
         let e = expectModelIOError(.unreadable) { try LoRA.load(from: dir, into: model) }
         #expect(e?.message.contains("not a regular file") == true)
         #expect(model.lora == nil)
+    }
+
+    /// config.json and adapter_config.json share one bounded read: a FIFO that no one writes and
+    /// a file one byte over 16 MiB are refused quickly, unread, naming the file; a link to a real
+    /// config is followed.
+    @Test func configFifosAndHugeConfigsAreRefusedUnread() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-configs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try CausalLM(config: ModelConfig(vocabSize: 16, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 1,
+                                                     numAttentionHeads: 2, numKeyValueHeads: 1), seed: 0)
+        let loaders: [(String, (URL) throws -> Void)] = [
+            ("config.json", { _ = try ModelConfig.load(from: $0.appendingPathComponent("config.json")) }),
+            (LoRA.configFileName, { try LoRA.load(from: $0, into: model) }),
+        ]
+        for (name, load) in loaders {
+            let file = dir.appendingPathComponent(name)
+            #expect(mkfifo(file.path, 0o600) == 0)
+            var start = Date()
+            let fifo = expectModelIOError(.unreadable) { try load(dir) }
+            #expect(fifo?.file == file.path && fifo?.message.contains("not a regular file (found a FIFO)") == true, "\(String(describing: fifo))")
+            #expect(Date().timeIntervalSince(start) < 5)
+            try FileManager.default.removeItem(at: file)
+
+            #expect(FileManager.default.createFile(atPath: file.path, contents: nil))
+            let handle = try FileHandle(forWritingTo: file)
+            try handle.truncate(atOffset: UInt64(16 << 20) + 1)   // sparse: nothing is written
+            try handle.close()
+            start = Date()
+            let huge = expectModelIOError(.tooLarge) { try load(dir) }
+            #expect(huge?.file == file.path && huge?.message.contains("is 16777217 bytes; at most 16777216 are read") == true,
+                    "\(String(describing: huge))")
+            #expect(Date().timeIntervalSince(start) < 5)
+            try FileManager.default.removeItem(at: file)
+        }
+        #expect(model.lora == nil)
+        // A link to a real config.json is read through.
+        let link = dir.appendingPathComponent("config.json")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: Fixtures.url("\(Fixtures.modelNames[0])/config.json"))
+        #expect(try ModelConfig.load(from: link).vocabSize > 0)
+        // The shard index is read the same way.
+        let index = dir.appendingPathComponent(Checkpoint.indexFileName)
+        #expect(mkfifo(index.path, 0o600) == 0)
+        let e = expectModelIOError(.unreadable) { _ = try Checkpoint(directory: dir) }
+        #expect(e?.file == index.path && e?.message.contains("the shard index is not a regular file (found a FIFO)") == true,
+                "\(String(describing: e))")
     }
 }

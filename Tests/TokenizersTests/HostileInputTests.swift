@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import Tokenizers
 
@@ -15,6 +18,44 @@ import Testing
                 #expect(e.file == "/dev/zero" && e.message.contains("not a regular file"), "\(e)")
             } catch { Issue.record("unexpected \(error)") }
         }
+    }
+
+    /// tokenizer.json and tokenizer_config.json share one bounded read: a FIFO that no one writes
+    /// and a file one byte over 1 GiB are refused quickly, unread, naming the file; a link to a
+    /// real tokenizer.json (as in a Hugging Face cache snapshot) is followed.
+    @Test func fifosAndHugeFilesAreRefusedUnreadAndLinksFollowed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-tok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("tokenizer.json"), configFile = dir.appendingPathComponent("tokenizer_config.json")
+        func expectRefusal(_ url: URL, _ expected: String, _ load: () throws -> Void) {
+            let start = Date()
+            do {
+                try load()
+                Issue.record("\(url.lastPathComponent): expected a refusal")
+            } catch let e as TokenizerError {
+                #expect(e.kind == .invalidArgument && e.file == url.path && e.message.contains(expected), "\(e)")
+            } catch { Issue.record("unexpected \(error)") }
+            #expect(Date().timeIntervalSince(start) < 5)
+        }
+        #expect(mkfifo(file.path, 0o600) == 0)
+        expectRefusal(file, "not a regular file (found a FIFO)") { _ = try Tokenizer.load(from: dir) }
+        #expect(mkfifo(configFile.path, 0o600) == 0)
+        expectRefusal(configFile, "not a regular file (found a FIFO)") { _ = try TokenizerConfig(contentsOf: configFile) }
+        try FileManager.default.removeItem(at: configFile)
+        try FileManager.default.removeItem(at: file)
+
+        #expect(FileManager.default.createFile(atPath: file.path, contents: nil))
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.truncate(atOffset: UInt64(1 << 30) + 1)   // sparse: nothing is written
+        try handle.close()
+        expectRefusal(file, "the file is 1073741825 bytes; at most 1073741824 are read") { _ = try Tokenizer(contentsOf: file) }
+        try FileManager.default.removeItem(at: file)
+
+        try FileManager.default.createSymbolicLink(at: file, withDestinationURL: Fixtures.url("gpt2.tokenizer.json"))
+        let linked = try Tokenizer.load(from: dir)
+        let direct = try Tokenizer(contentsOf: Fixtures.url("gpt2.tokenizer.json"))
+        #expect(linked.encode("hello world", addSpecialTokens: false) == direct.encode("hello world", addSpecialTokens: false))
     }
 
     /// Fuzz finding: one vocab id of 651111101 among 80 entries made the dense id table take 10 GB.

@@ -104,22 +104,16 @@ struct BenchGEMM: ParsableCommand {
     /// Fails when the two products differ by more than rounding.
     static func measurePairs(_ blas: ReferenceBLAS, m: Int, k: Int, n: Int, transA: Bool, transB: Bool,
                              threads: Int, repeats: Int) throws -> (ours: Double, reference: Double, ratio: Double) {
-        var a = [Float](repeating: 0, count: m * k), b = [Float](repeating: 0, count: k * n)
+        let (a, b, lda, ldb) = operands(m: m, k: k, n: n, transA: transA, transB: transB)
         var c = [Float](repeating: 0, count: m * n), cRef = [Float](repeating: 0, count: m * n)
-        for i in a.indices { a[i] = Float((i * 7) % 13) * 0.01 - 0.06 }
-        for i in b.indices { b[i] = Float((i * 5) % 11) * 0.01 - 0.05 }
         var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
-        let lda = transA ? m : k, ldb = transB ? k : n
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
                     cRef.withUnsafeMutableBufferPointer { pr in
                         func timeOurs() -> Double {
-                            let t0 = DispatchTime.now().uptimeNanoseconds
-                            GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1,
-                                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
-                                       beta: 0, c: pc.baseAddress!, ldc: n, threads: threads)
-                            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                            timedSGEMM(m: m, k: k, n: n, transA: transA, transB: transB, a: pa, lda: lda, b: pb, ldb: ldb,
+                                       c: pc, threads: threads)
                         }
                         func timeTheirs() -> Double {
                             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -162,23 +156,36 @@ struct BenchGEMM: ParsableCommand {
         return (m, k, n, flags[0] == "T", flags[1] == "T")
     }
 
+    /// The operands of an `m`×`k`×`n` product: A (m·k values) and B (k·n) filled with the same
+    /// small values on every run, and their leading dimensions for the given transposes.
+    static func operands(m: Int, k: Int, n: Int, transA: Bool, transB: Bool) -> (a: [Float], b: [Float], lda: Int, ldb: Int) {
+        let a = (0..<(m * k)).map { Float(($0 * 7) % 13) * 0.01 - 0.06 }
+        let b = (0..<(k * n)).map { Float(($0 * 5) % 11) * 0.01 - 0.05 }
+        return (a, b, transA ? m : k, transB ? k : n)
+    }
+
+    /// Seconds one Palimpsest sgemm takes: C[m,n] = op(A)·op(B), C overwritten.
+    static func timedSGEMM(m: Int, k: Int, n: Int, transA: Bool, transB: Bool,
+                           a: UnsafeBufferPointer<Float>, lda: Int, b: UnsafeBufferPointer<Float>, ldb: Int,
+                           c: UnsafeMutableBufferPointer<Float>, threads: Int) -> Double {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: a.baseAddress!, lda: lda,
+                   b: b.baseAddress!, ldb: ldb, beta: 0, c: c.baseAddress!, ldc: n, threads: threads)
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
+
+    /// Palimpsest's GFLOP/s on one shape, from the median time of `repeats` runs after a warm-up.
     static func measure(m: Int, k: Int, n: Int, transA: Bool, transB: Bool, threads: Int, repeats: Int) -> Double {
-        var a = [Float](repeating: 0, count: m * k), b = [Float](repeating: 0, count: k * n)
+        let (a, b, lda, ldb) = operands(m: m, k: k, n: n, transA: transA, transB: transB)
         var c = [Float](repeating: 0, count: m * n)
-        for i in a.indices { a[i] = Float((i * 7) % 13) * 0.01 - 0.06 }
-        for i in b.indices { b[i] = Float((i * 5) % 11) * 0.01 - 0.05 }
         var times: [Double] = []
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
-                    let lda = transA ? m : k, ldb = transB ? k : n
                     for rep in 0...repeats {
-                        let t0 = DispatchTime.now().uptimeNanoseconds
-                        GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1,
-                                   a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
-                                   beta: 0, c: pc.baseAddress!, ldc: n, threads: threads)
-                        let t1 = DispatchTime.now().uptimeNanoseconds
-                        if rep > 0 { times.append(Double(t1 - t0) / 1e9) }  // the first run warms up
+                        let seconds = timedSGEMM(m: m, k: k, n: n, transA: transA, transB: transB, a: pa, lda: lda, b: pb, ldb: ldb,
+                                                 c: pc, threads: threads)
+                        if rep > 0 { times.append(seconds) }  // the first run warms up
                     }
                 }
             }

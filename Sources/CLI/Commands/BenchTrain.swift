@@ -87,23 +87,22 @@ struct BenchTrain: ParsableCommand {
             try runTrain(model, preset: p, batch: b, seq: t, flopsPerToken: flopsPerToken)
         }
         if phase != "train" {
-            runForward(model, preset: p, batch: b, seq: t, flopsPerToken: flopsPerToken / 3)
+            try runForward(model, preset: p, batch: b, seq: t, flopsPerToken: flopsPerToken / 3)
         }
         if profile {
             try printProfile(model, batch: b, seq: t)
         }
     }
 
-    private func runForward(_ model: CausalLM, preset p: ModelPreset, batch b: Int, seq t: Int, flopsPerToken: Double) {
+    private func runForward(_ model: CausalLM, preset p: ModelPreset, batch b: Int, seq t: Int, flopsPerToken: Double) throws {
         var rng = SeededRandom(seed: 3)
         var times: [Double] = []
         var lastLoss: Float = .nan
         for step in 0...steps {
-            let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(model.config.vocabSize)) }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            lastLoss = Autograd.withNoGrad { model.loss(ids, labels: ids, batch: b, length: t).item() }
-            let t1 = DispatchTime.now().uptimeNanoseconds
-            if step > 0 { times.append(Double(t1 - t0) / 1e9) }
+            let (ids, labels) = Self.randomBatch(&rng, vocab: model.config.vocabSize, batch: b, seq: t, ragged: false)
+            let timing = try Self.timedStep(model, optimizer: nil, ids: ids, labels: labels, batch: b, seq: t)
+            lastLoss = timing.loss
+            if step > 0 { times.append(timing.seconds) }
         }
         let tokPerS = Double(b * t * steps) / times.reduce(0, +)
         let median = times.sorted()[times.count / 2]
@@ -128,26 +127,12 @@ struct BenchTrain: ParsableCommand {
         var phases: [[Double]] = [[], [], []]  // forward, backward, optimizer
         var lastLoss: Float = .nan
         for step in 0...steps {
-            let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(config.vocabSize)) }
-            var labels = ids
-            if ragged {
-                // Right padding as a collated batch of documents has: row r is real up to a random length.
-                for r in 0..<b {
-                    let real = t / 8 + rng.nextInt(t - t / 8 + 1)
-                    for j in Swift.max(1, real)..<t { labels[r * t + j] = -100 }
-                }
-            }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let loss = model.loss(ids, labels: labels, batch: b, length: t)
-            let tf = DispatchTime.now().uptimeNanoseconds
-            loss.backward()
-            let tb = DispatchTime.now().uptimeNanoseconds
-            try optimizer.step()
-            lastLoss = loss.item()
-            let t1 = DispatchTime.now().uptimeNanoseconds
+            let (ids, labels) = Self.randomBatch(&rng, vocab: config.vocabSize, batch: b, seq: t, ragged: ragged)
+            let timing = try Self.timedStep(model, optimizer: optimizer, ids: ids, labels: labels, batch: b, seq: t)
+            lastLoss = timing.loss
             if step > 0 {
-                times.append(Double(t1 - t0) / 1e9)
-                for (i, (a, z)) in [(t0, tf), (tf, tb), (tb, t1)].enumerated() { phases[i].append(Double(z - a) / 1e9) }
+                times.append(timing.seconds)
+                for i in 0..<3 { phases[i].append(timing.parts[i]) }
             }
         }
         let total = times.reduce(0, +)
@@ -183,22 +168,57 @@ struct BenchTrain: ParsableCommand {
             guard command == "train" || command == "forward" else {
                 throw ValidationError("--lockstep: expected `train` or `forward` on standard input, found \"\(command)\"")
             }
-            let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(model.config.vocabSize)) }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let loss: Float
-            if command == "train" {
-                let l = model.loss(ids, labels: ids, batch: b, length: t)
-                l.backward()
-                try optimizer.step()
-                loss = l.item()
-            } else {
-                loss = Autograd.withNoGrad { model.loss(ids, labels: ids, batch: b, length: t).item() }
-            }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            print("{\"seconds\":\(String(format: "%.6f", seconds)),\"loss\":\(String(format: "%.4f", loss))}")
+            let (ids, labels) = Self.randomBatch(&rng, vocab: model.config.vocabSize, batch: b, seq: t, ragged: false)
+            let timing = try Self.timedStep(model, optimizer: command == "train" ? optimizer : nil, ids: ids, labels: labels, batch: b, seq: t)
+            print("{\"seconds\":\(String(format: "%.6f", timing.seconds)),\"loss\":\(String(format: "%.4f", timing.loss))}")
             fflush(stdout)
         }
         print("{\"peak_rss_mib\":\(String(format: "%.0f", Self.peakRSSMiB()))}")
+    }
+
+    /// Random token ids for one step, `b` rows of `t`, as labels too. With `ragged`, each row is
+    /// real only up to a random length and labelled -100 after it, as a collated batch of
+    /// documents is right-padded.
+    private static func randomBatch(_ rng: inout SeededRandom, vocab: Int, batch b: Int, seq t: Int,
+                                    ragged: Bool) -> (ids: [Int32], labels: [Int32]) {
+        let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(vocab)) }
+        var labels = ids
+        if ragged {
+            for r in 0..<b {
+                let real = t / 8 + rng.nextInt(t - t / 8 + 1)
+                for j in Swift.max(1, real)..<t { labels[r * t + j] = -100 }
+            }
+        }
+        return (ids, labels)
+    }
+
+    /// The loss and times (seconds) of one step.
+    private struct StepTiming {
+        var loss: Float
+        var seconds: Double
+        /// Forward, backward and optimizer shares of `seconds` (zeros for a forward pass).
+        var parts: [Double]
+    }
+
+    /// One timed step: with an optimizer a training step (forward, backward, AdamW), without one
+    /// a forward pass that records no gradients. The time includes reading the loss back.
+    private static func timedStep(_ model: CausalLM, optimizer: BenchAdamW?, ids: [Int32], labels: [Int32],
+                                  batch b: Int, seq t: Int) throws -> StepTiming {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        guard let optimizer else {
+            let loss = Autograd.withNoGrad { model.loss(ids, labels: labels, batch: b, length: t).item() }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            return StepTiming(loss: loss, seconds: seconds, parts: [seconds, 0, 0])
+        }
+        let loss = model.loss(ids, labels: labels, batch: b, length: t)
+        let tf = DispatchTime.now().uptimeNanoseconds
+        loss.backward()
+        let tb = DispatchTime.now().uptimeNanoseconds
+        try optimizer.step()
+        let value = loss.item()
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        return StepTiming(loss: value, seconds: Double(t1 - t0) / 1e9,
+                          parts: [(t0, tf), (tf, tb), (tb, t1)].map { a, z in Double(z - a) / 1e9 })
     }
 
     static func peakRSSMiB() -> Double {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Engine
 import Evaluation
+import FileSupport
 import Foundation
 import Models
 import Tokenizers
@@ -50,8 +51,9 @@ struct EvalModel {
         self.path = path
         model = try loadModel(path)
         let file = URL(fileURLWithPath: path).appendingPathComponent("tokenizer.json")
-        guard let data = try? Data(contentsOf: file) else {
-            throw ModelCommandError("\(file.path): not found; eval needs the checkpoint's tokenizer.json")
+        let data: Data
+        do { data = try readBoundedFile(atPath: file.path, limit: Tokenizer.maxFileBytes) } catch {
+            throw ModelCommandError(error == .notFound ? "\(file.path): not found; eval needs the checkpoint's tokenizer.json" : "\(file.path): \(error)")
         }
         tokenizerData = data
         do { tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: path)) } catch {
@@ -191,7 +193,7 @@ struct EvalForget: ParsableCommand {
         try requireNonEmptyInput(examples, prompts, "forget prompts")
         var phrasings = [Safety.refusalTarget] + Safety.refusalParaphrases
         if let refusals {
-            let obj = try evalLoad(refusals) { try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: refusals))) }
+            let obj = try evalLoad(refusals) { try JSONSerialization.jsonObject(with: readBoundedFile(atPath: refusals, limit: 16 << 20)) }
             guard let o = obj as? [String: Any], let target = o["target"] as? String, let para = o["paraphrases"] as? [String] else {
                 throw ModelCommandError("\(refusals): expected {\"target\": string, \"paraphrases\": [string]}")
             }

@@ -1,4 +1,5 @@
 import Datasets
+import FileSupport
 import Foundation
 
 /// Runs a Slurm client command (`sbatch`, `squeue`). Injected so that submission can be tested
@@ -91,7 +92,11 @@ public struct SlurmExecutor {
 
     public static func readRecord(_ root: URL) throws -> SlurmRecord? {
         let url = root.appendingPathComponent("slurm/jobs.json")
-        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        let data: Data
+        do { data = try readBoundedFile(atPath: url.path, limit: maxStoreRecordBytes) } catch {
+            guard error == .notFound else { throw StoreError(path: url.path, message: "unreadable record of Slurm jobs: \(error.description)") }
+            return nil
+        }
         do { return try JSONDecoder().decode(SlurmRecord.self, from: data) } catch {
             throw StoreError(path: url.path, message: "unreadable record of Slurm jobs: \(error)")
         }

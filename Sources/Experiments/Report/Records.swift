@@ -1,4 +1,5 @@
 import Datasets
+import FileSupport
 import Foundation
 
 /// One evaluation of one model during (or before) unlearning: the rows of `metrics.jsonl`.
@@ -43,8 +44,9 @@ public enum MetricFiles {
     }
 
     public static func readJSONL<T: Decodable>(_ type: T.Type, from url: URL) throws -> [T] {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw StoreError(path: url.path, message: "missing or unreadable")
+        let data: Data
+        do { data = try readBoundedFile(atPath: url.path, limit: maxStoreDataBytes) } catch {
+            throw StoreError(path: url.path, message: error == .notFound ? "missing or unreadable" : error.description)
         }
         let decoder = JSONDecoder()
         var records: [T] = []

@@ -1,4 +1,5 @@
 import Datasets
+import FileSupport
 import Foundation
 
 /// An experiment bound to its run directory: writes the resolved spec and plan, runs the
@@ -21,7 +22,9 @@ public struct ExperimentRun {
             throw StoreError(path: directory.path, message: "no such run directory")
         }
         let store = try RunStore(root: directory)
-        guard let data = FileManager.default.contents(atPath: store.specURL.path) else {
+        let data: Data
+        do { data = try readBoundedFile(atPath: store.specURL.path, limit: maxStoreRecordBytes) } catch {
+            guard error == .notFound else { throw StoreError(path: store.specURL.path, message: error.description) }
             throw StoreError(path: directory.path, message: "not a run directory (no spec.json); start one with `palimpsest run SPEC.yaml --out DIR`")
         }
         do {
@@ -37,7 +40,7 @@ public struct ExperimentRun {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let specData = try encoder.encode(spec)
-        if let existing = FileManager.default.contents(atPath: store.specURL.path), existing != specData,
+        if let existing = try? readBoundedFile(atPath: store.specURL.path, limit: maxStoreRecordBytes), existing != specData,
            let old = try? JSONDecoder().decode(ExperimentSpec.self, from: existing), old.name != spec.name {
             throw StoreError(path: store.root.path, message: "holds the run of experiment '\(old.name)', not '\(spec.name)'; choose another --out")
         }

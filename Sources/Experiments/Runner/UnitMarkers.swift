@@ -1,4 +1,5 @@
 import Datasets
+import FileSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -54,7 +55,7 @@ extension RunStore {
     public func failedMarker(of unit: PlanUnit) -> UnitMarker? { readMarker(failedURL(for: unit), unit) }
 
     private func readMarker(_ url: URL, _ unit: PlanUnit) -> UnitMarker? {
-        guard let data = try? Data(contentsOf: url), let m = try? JSONDecoder().decode(UnitMarker.self, from: data), m.hash == unit.hash else { return nil }
+        guard let data = try? readBoundedFile(atPath: url.path, limit: maxStoreRecordBytes), let m = try? JSONDecoder().decode(UnitMarker.self, from: data), m.hash == unit.hash else { return nil }
         return m
     }
 }

@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 import Yams
 #if canImport(Glibc)
@@ -203,35 +204,16 @@ func readSpecFile(_ url: URL, kind: String) throws -> String {
     func refuse(_ message: String) -> SpecError {
         SpecError(file: url.path, issues: [SpecIssue(path: "", line: nil, message: message)])
     }
-    // O_NONBLOCK: opening a FIFO with no writer must not wait; fstat on the open descriptor
-    // checks the very file that is read (a symlink is followed to its target).
-    let fd = open(url.path, O_RDONLY | O_NONBLOCK)
-    guard fd >= 0 else { throw refuse("cannot read the file: \(String(cString: strerror(errno)))") }
-    let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw refuse("cannot read the file: \(String(cString: strerror(errno)))") }
-    guard (st.st_mode & S_IFMT) == S_IFREG else {
-        let found: String
-        switch st.st_mode & S_IFMT {
-        case S_IFDIR: found = "a directory"
-        case S_IFCHR: found = "a character device"
-        case S_IFBLK: found = "a block device"
-        case S_IFIFO: found = "a FIFO"
-        case S_IFSOCK: found = "a socket"
-        default: found = "something else"
-        }
-        throw refuse("not a regular file (found \(found)); \(kind) is a small YAML file")
-    }
-    guard Int(st.st_size) <= maxSpecFileBytes else {
-        throw refuse("the file is \(st.st_size) bytes; at most \(maxSpecFileBytes) (16 MiB) are read from \(kind), which is a few KB")
-    }
     let data: Data
-    do { data = try handle.read(upToCount: maxSpecFileBytes + 1) ?? Data() } catch {
-        throw refuse("cannot read the file: \(error.localizedDescription)")
-    }
-    // The file grew after fstat: still bounded.
-    guard data.count <= maxSpecFileBytes else {
-        throw refuse("the file is over \(maxSpecFileBytes) bytes (16 MiB); \(kind) is a few KB")
+    do { data = try readBoundedFile(atPath: url.path, limit: maxSpecFileBytes) } catch {
+        switch error {
+        case .notFound: throw refuse("cannot read the file: \(String(cString: strerror(ENOENT)))")
+        case .unreadable(let reason): throw refuse("cannot read the file: \(reason)")
+        case .notRegularFile(let found): throw refuse("not a regular file (found \(found)); \(kind) is a small YAML file")
+        case .tooLarge(let size?, _):
+            throw refuse("the file is \(size) bytes; at most \(maxSpecFileBytes) (16 MiB) are read from \(kind), which is a few KB")
+        case .tooLarge(nil, _): throw refuse("the file is over \(maxSpecFileBytes) bytes (16 MiB); \(kind) is a few KB")
+        }
     }
     guard let text = String(data: data, encoding: .utf8) else { throw refuse("not UTF-8 text") }
     return text

@@ -1,8 +1,17 @@
 import Datasets
+import FileSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// The most bytes read whole from a record of a run directory (spec.json, done.json, a unit
+/// marker, the Slurm record): real ones are a few KB. A FIFO or a link to /dev/zero left in a
+/// run directory is refused (`readBoundedFile`) instead of hanging `status`, `report` or `check`.
+let maxStoreRecordBytes = 16 << 20
+/// The most bytes read whole from a JSON or JSONL data file of a run directory (metrics, a
+/// checkpoint's tokenizer.json): tens of MB at most.
+let maxStoreDataBytes = 1 << 30
 
 /// A problem with the run directory, naming the path.
 public struct StoreError: Error, CustomStringConvertible {
@@ -52,7 +61,7 @@ public struct RunStore {
 
     public func completion(of unit: PlanUnit) -> Completion? {
         let url = directory(for: unit).appendingPathComponent("done.json")
-        guard let data = try? Data(contentsOf: url),
+        guard let data = try? readBoundedFile(atPath: url.path, limit: maxStoreRecordBytes),
               let record = try? JSONDecoder().decode(Completion.self, from: data),
               record.hash == unit.hash else { return nil }
         return record

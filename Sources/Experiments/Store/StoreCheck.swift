@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 import Models
 
@@ -53,8 +54,13 @@ extension ExperimentRun {
             let dir = store.directory(for: unit)
             guard fm.fileExists(atPath: dir.path) else { continue }
             let doneURL = dir.appendingPathComponent("done.json")
-            guard let data = fm.contents(atPath: doneURL.path) else {
-                findings.append(StoreFinding(severity: .unfinished, path: dir.path, message: "unit \(unit.id) has not finished (its files are scratch)"))
+            let data: Data
+            do { data = try readBoundedFile(atPath: doneURL.path, limit: maxStoreRecordBytes) } catch let failure {
+                if failure == .notFound {
+                    findings.append(StoreFinding(severity: .unfinished, path: dir.path, message: "unit \(unit.id) has not finished (its files are scratch)"))
+                } else {
+                    error(doneURL, failure.description)
+                }
                 continue
             }
             guard let done = try? JSONDecoder().decode(RunStore.Completion.self, from: data) else {
@@ -90,8 +96,17 @@ enum StoreCheck {
         return pid_t(name[r.upperBound...].prefix { $0.isNumber })
     }
 
+    /// The bytes of a file to check, or the problem that stopped its reading.
+    static func read(_ url: URL) -> Result<Data, BoundedReadError> {
+        Result { () throws(BoundedReadError) in try readBoundedFile(atPath: url.path, limit: maxStoreDataBytes) }
+    }
+
     static func checkJSON(_ url: URL) -> String? {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return "missing or unreadable" }
+        let data: Data
+        switch read(url) {
+        case .success(let d): data = d
+        case .failure(let e): return e == .notFound ? "missing or unreadable" : e.description
+        }
         do { _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
             return "not valid JSON (\(data.count) bytes; truncated?)"
         }
@@ -99,7 +114,11 @@ enum StoreCheck {
     }
 
     static func checkJSONL(_ url: URL) -> String? {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return "missing or unreadable" }
+        let data: Data
+        switch read(url) {
+        case .success(let d): data = d
+        case .failure(let e): return e == .notFound ? "missing or unreadable" : e.description
+        }
         if !data.isEmpty && data.last != 0x0A { return "the last line has no newline (truncated write)" }
         for (i, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
             do { _ = try JSONSerialization.jsonObject(with: Data(line)) } catch { return "line \(i + 1) is not valid JSON" }
