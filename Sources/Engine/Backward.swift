@@ -145,6 +145,14 @@ extension Autograd {
             ctx.accumulate(x, dx, owned: true)
 
         case .swiglu(let gate, let up):
+            if ctx.wants(gate) && ctx.wants(up) {
+                let dGate = Tensor.uninitialized(gate.shape), dUp = Tensor.uninitialized(up.shape)
+                Elementwise.swigluBackward(g.pointer, gate: gate.pointer, up: up.pointer, dGate: dGate.pointer,
+                                           dUp: dUp.pointer, count: gate.count)
+                ctx.accumulate(gate, dGate, owned: true)
+                ctx.accumulate(up, dUp, owned: true)
+                return
+            }
             if ctx.wants(gate) {
                 let d = Tensor.uninitialized(gate.shape)
                 Elementwise.map3(g.pointer, gate.pointer, up.pointer, d.pointer, count: gate.count, SwigluGateBackwardOp())

@@ -58,6 +58,20 @@ import Testing
         }
     }
 
+    @Test func swigluBothGradientsInOnePassEqualEachAlone() {
+        // Both inputs wanting gradients take the one-pass kernel; one frozen input takes the
+        // single-output kernels. The two must agree to the bit.
+        func grads(gateGrad: Bool, upGrad: Bool) -> (gate: [Float]?, up: [Float]?) {
+            let g = randn([3, 45], std: 2, seed: 20, grad: gateGrad), u = randn([3, 45], seed: 21, grad: upGrad)
+            let w = randn([3, 45], seed: 22, grad: false)
+            (swiglu(g, u) * w).sum().backward()
+            return (g.grad?.toArray(), u.grad?.toArray())
+        }
+        let both = grads(gateGrad: true, upGrad: true)
+        #expect(both.gate != nil && both.gate == grads(gateGrad: true, upGrad: false).gate)
+        #expect(both.up != nil && both.up == grads(gateGrad: false, upGrad: true).up)
+    }
+
     @Test(arguments: [1, 3, 17, 127])
     func softmaxLastAxis(n: Int) {
         let x = randn([3, n], std: 2, seed: 12)

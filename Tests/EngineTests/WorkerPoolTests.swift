@@ -22,6 +22,7 @@ import Testing
         // Parallel.forEach hands a non-escaping closure to the pool: the runtime traps if any thread
         // still holds it when forEach returns. Inside, a nested region finds the pool busy and uses
         // Dispatch instead.
+        let expected = (0..<8).reduce(0) { $0 + 40 * $1 + 6 }
         var total = 0
         for _ in 0..<200 {
             let sums = UnsafeMutablePointer<Int>.allocate(capacity: 8)
@@ -35,9 +36,9 @@ import Testing
                 s.pointer[i] = (0..<4).reduce(0) { $0 + inner[$1] }
             }
             total = (0..<8).reduce(0) { $0 + sums[$1] }
-            if total != (0..<8).reduce(0) { $0 + 40 * $1 + 6 } { break }
+            if total != expected { break }
         }
-        #expect(total == (0..<8).reduce(0) { $0 + 40 * $1 + 6 })
+        #expect(total == expected)
     }
 
     @Test func concurrentCallersEachGetTheirOwnItems() {

@@ -73,6 +73,35 @@ enum Elementwise {
         }
     }
 
+    /// Both SwiGLU input gradients in one pass, one sigmoid per element:
+    /// `dGate = dy·up·silu'(gate)`, `dUp = dy·silu(gate)`, as `SwigluGateBackwardOp` and
+    /// `SwigluUpBackwardOp` compute them one at a time.
+    static func swigluBackward(_ dy: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                               dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
+        @inline(__always) func lanes(_ d: F8, _ g: F8, _ u: F8) -> (F8, F8) {
+            let sg = sigmoid(g)
+            return (d * u * (sg * (F8(repeating: 1) + g * (F8(repeating: 1) - sg))), d * (g * sg))
+        }
+        chunked(count) { s, n in
+            var i = 0
+            while i + 8 <= n {
+                let d = UnsafeRawPointer(dy + s + i).loadUnaligned(as: F8.self)
+                let g = UnsafeRawPointer(gate + s + i).loadUnaligned(as: F8.self)
+                let u = UnsafeRawPointer(up + s + i).loadUnaligned(as: F8.self)
+                let (a, b) = lanes(d, g, u)
+                UnsafeMutableRawPointer(dGate + s + i).storeBytes(of: a, as: F8.self)
+                UnsafeMutableRawPointer(dUp + s + i).storeBytes(of: b, as: F8.self)
+                i += 8
+            }
+            if i < n {
+                var d = F8(repeating: 0), g = F8(repeating: 0), u = F8(repeating: 0)
+                for j in 0..<(n - i) { d[j] = dy[s + i + j]; g[j] = gate[s + i + j]; u[j] = up[s + i + j] }
+                let (a, b) = lanes(d, g, u)
+                for j in 0..<(n - i) { dGate[s + i + j] = a[j]; dUp[s + i + j] = b[j] }
+            }
+        }
+    }
+
     // x, y, out: [count]
     static func add(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
         map2(x, y, out, count: count, AddOp())
