@@ -35,3 +35,42 @@ import Testing
         #expect(fastExp(1) == simdExp(F8(repeating: 1))[0])
     }
 }
+
+/// The AVX-512 paths of the exp-heavy loops must give the AVX2 paths' bits.
+@Suite struct AVX512MathTests {
+    static var values: [Float] {
+        var rng = SeededRandom(seed: 31)
+        var v = (0..<203).map { _ in Float(rng.nextGaussian() * 30) }
+        v += [0, -0.0, 88.7, 89.5, -103.9, -150, .infinity, -.infinity, .nan, 1e-30, -1e-30]
+        return v
+    }
+
+    @Test func sumExpMatchesEightLanes() throws {
+        try #require(CPUFeatures.hasAVX512, "this machine has no AVX-512")
+        let x = Self.values.filter { !$0.isNaN }
+        for n in [0, 1, 7, 8, 9, 15, 16, 17, 31, 64, x.count] {
+            var a = [Float](repeating: 0, count: n), b = a
+            let (sa, sb) = x.withUnsafeBufferPointer { xp in
+                (a.withUnsafeMutableBufferPointer { SoftmaxKernel.sumExp(xp.baseAddress!, n, minus: 3.5, out: $0.baseAddress) },
+                 b.withUnsafeMutableBufferPointer { SoftmaxKernel.sumExp8(xp.baseAddress!, n, minus: 3.5, out: $0.baseAddress) })
+            }
+            #expect(sa.bitPattern == sb.bitPattern, "n \(n)")
+            #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "n \(n)")
+        }
+    }
+
+    @Test func swigluMatchesEightLanes() throws {
+        try #require(CPUFeatures.hasAVX512, "this machine has no AVX-512")
+        let g = Self.values, u = Self.values.reversed().map { $0 / 7 }, dy = Self.values.map { $0 / 3 }
+        for n in [1, 7, 16, 33, g.count] {
+            var z = [Float](repeating: 0, count: n), z8 = z
+            var dg = z, du = z, dg8 = z, du8 = z
+            Elementwise.swiglu(g, u, &z, count: n)
+            Elementwise.map2(g, u, &z8, count: n, SwigluOp())
+            Elementwise.swigluBackward(dy, gate: g, up: u, dGate: &dg, dUp: &du, count: n)
+            Elementwise.swigluBackward8(dy, gate: g, up: u, dGate: &dg8, dUp: &du8, count: n)
+            #expect(z.map(\.bitPattern) == z8.map(\.bitPattern), "forward n \(n)")
+            #expect(dg.map(\.bitPattern) == dg8.map(\.bitPattern) && du.map(\.bitPattern) == du8.map(\.bitPattern), "backward n \(n)")
+        }
+    }
+}
