@@ -1,7 +1,4 @@
 import Foundation
-#if arch(x86_64)
-import EngineAVX512
-#endif
 
 /// Elementwise kernels over contiguous buffers. Large buffers are split across threads;
 /// each output element depends only on its inputs, so results never depend on the split.
@@ -81,18 +78,6 @@ enum Elementwise {
     /// `SwigluUpBackwardOp` compute them one at a time.
     static func swigluBackward(_ dy: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
                                dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
-        #if arch(x86_64)
-        if CPUFeatures.hasAVX512 {
-            chunked(count) { s, n in MathAVX512.swigluBackward(dy + s, gate + s, up + s, dGate + s, dUp + s, count: n) }
-            return
-        }
-        #endif
-        swigluBackward8(dy, gate: gate, up: up, dGate: dGate, dUp: dUp, count: count)
-    }
-
-    /// `swigluBackward` on 8 lanes (the AVX2 path; the AVX-512 one gives the same bits).
-    static func swigluBackward8(_ dy: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
-                                dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
         @inline(__always) func lanes(_ d: F8, _ g: F8, _ u: F8) -> (F8, F8) {
             let sg = sigmoid(g)
             return (d * u * (sg * (F8(repeating: 1) + g * (F8(repeating: 1) - sg))), d * (g * sg))
@@ -115,17 +100,6 @@ enum Elementwise {
                 for j in 0..<(n - i) { dGate[s + i + j] = a[j]; dUp[s + i + j] = b[j] }
             }
         }
-    }
-
-    /// `z = silu(gate) · up`, 16 lanes at a time where the CPU has AVX-512 (same bits as `SwigluOp`).
-    static func swiglu(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ z: UnsafeMutablePointer<Float>, count: Int) {
-        #if arch(x86_64)
-        if CPUFeatures.hasAVX512 {
-            chunked(count) { s, n in MathAVX512.swiglu(gate + s, up + s, z + s, count: n) }
-            return
-        }
-        #endif
-        map2(gate, up, z, count: count, SwigluOp())
     }
 
     // x, y, out: [count]

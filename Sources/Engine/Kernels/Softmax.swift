@@ -1,7 +1,4 @@
 import Foundation
-#if arch(x86_64)
-import EngineAVX512
-#endif
 
 /// Row softmax, fused log-softmax + gather, and their backward passes. Rows run in parallel.
 enum SoftmaxKernel {
@@ -31,15 +28,6 @@ enum SoftmaxKernel {
     /// Σ exp(x[i] − m), and optionally writes the exponentials to `out`.
     @inline(__always)
     static func sumExp(_ x: UnsafePointer<Float>, _ n: Int, minus m: Float, out: UnsafeMutablePointer<Float>?) -> Float {
-        #if arch(x86_64)
-        if CPUFeatures.hasAVX512 { return MathAVX512.sumExp(x, n, minus: m, out: out) }
-        #endif
-        return sumExp8(x, n, minus: m, out: out)
-    }
-
-    /// `sumExp` on 8 lanes (the AVX2 path; the AVX-512 one gives the same bits).
-    @inline(__always)
-    static func sumExp8(_ x: UnsafePointer<Float>, _ n: Int, minus m: Float, out: UnsafeMutablePointer<Float>?) -> Float {
         let mv = F8(repeating: m)
         var acc = F8(repeating: 0)
         var i = 0
