@@ -13,35 +13,40 @@ extension BenchTrain {
         if phase != "forward" {
             let optimizer = try BenchAdamW(parameters: model.namedParameters.map { ($0.name, $0.tensor) })
             let profiler = OpProfiler()
-            var wall = 0.0
-            for step in 0...steps {
-                if step == 1 { profiler.reset() }
+            let wall = try profiledSteps(profiler) {
                 let batchIDs = ids()
-                let t0 = DispatchTime.now().uptimeNanoseconds
                 try profiler.collect {
                     profiler.mark()
                     let loss = model.loss(batchIDs, labels: batchIDs, batch: b, length: t)
                     loss.backward()
                     try profiler.time("optimizer", "AdamW") { try optimizer.step() }
                 }
-                if step > 0 { wall += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
             }
             report(profiler.entries, profile: "train", wall: wall)
         }
         if phase != "train" {
             let profiler = OpProfiler()
-            var wall = 0.0
-            for step in 0...steps {
-                if step == 1 { profiler.reset() }
+            let wall = profiledSteps(profiler) {
                 let batchIDs = ids()
-                let t0 = DispatchTime.now().uptimeNanoseconds
                 _ = Autograd.withNoGrad {
                     profiler.collect { model.loss(batchIDs, labels: batchIDs, batch: b, length: t).item() }
                 }
-                if step > 0 { wall += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
             }
             report(profiler.entries, profile: "forward", wall: wall)
         }
+    }
+
+    /// Runs `step` once to warm up, then `steps` times under `profiler`; returns the timed steps' wall seconds.
+    /// (That includes drawing the batch inside `step`: microseconds.)
+    private func profiledSteps(_ profiler: OpProfiler, _ step: () throws -> Void) rethrows -> Double {
+        var wall = 0.0
+        for index in 0...steps {
+            if index == 1 { profiler.reset() }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try step()
+            if index > 0 { wall += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        }
+        return wall
     }
 
     private func report(_ entries: [OpProfiler.Entry], profile: String, wall: Double) {
