@@ -100,14 +100,7 @@ extension AttentionKernel {
             return
         }
         kernel.body(depth, a, b, edge, kernel.nr, 1, 0)
-        for r in 0..<h {
-            let src = edge + r * kernel.nr, dst = c + r * ldc
-            if beta == 0 {
-                for j in 0..<w { dst[j] = alpha * src[j] }
-            } else {
-                for j in 0..<w { dst[j] = (beta * dst[j]).addingProduct(alpha, src[j]) }
-            }
-        }
+        storeEdgeTile(edge, nr: kernel.nr, into: c, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: beta)
     }
 
     /// `tile` with A read in place, element (row r, depth p) at `a[r * rowStride + p * depthStride]`:
@@ -123,14 +116,7 @@ extension AttentionKernel {
                 return
             }
             strided(depth, a, rowStride, depthStride, b, edge, kernel.nr, 1, 0)
-            for r in 0..<h {
-                let src = edge + r * kernel.nr, dst = c + r * ldc
-                if beta == 0 {
-                    for j in 0..<w { dst[j] = alpha * src[j] }
-                } else {
-                    for j in 0..<w { dst[j] = (beta * dst[j]).addingProduct(alpha, src[j]) }
-                }
-            }
+            storeEdgeTile(edge, nr: kernel.nr, into: c, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: beta)
             return
         }
         if depthStride == 1 {

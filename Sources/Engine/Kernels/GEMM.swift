@@ -340,18 +340,26 @@ struct GEMMProblem: @unchecked Sendable {
                     body(kc, aPanel, bPanel, cTile, ldc, alpha, betaHere)
                 } else {
                     body(kc, aPanel, bPanel, edge, nr, 1, 0)
-                    for r in 0..<h {
-                        let src = edge + r * nr, dst = cTile + r * ldc
-                        if betaHere == 0 {
-                            for j in 0..<w { dst[j] = alpha * src[j] }
-                        } else {
-                            for j in 0..<w { dst[j] = (betaHere * dst[j]).addingProduct(alpha, src[j]) }
-                        }
-                    }
+                    storeEdgeTile(edge, nr: nr, into: cTile, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: betaHere)
                 }
                 aPanel += kc * mr
                 row += mr
             }
+        }
+    }
+}
+
+/// Stores the `h x w` corner of a micro-tile computed into `edge` (row stride `nr`, alpha 1, beta 0)
+/// as a full tile would be stored: `c = alpha · edge`, or `fma(alpha, edge, beta · c)`.
+@inline(__always)
+func storeEdgeTile(_ edge: UnsafePointer<Float>, nr: Int, into c: UnsafeMutablePointer<Float>, ldc: Int,
+                   rows h: Int, cols w: Int, alpha: Float, beta: Float) {
+    for r in 0..<h {
+        let src = edge + r * nr, dst = c + r * ldc
+        if beta == 0 {
+            for j in 0..<w { dst[j] = alpha * src[j] }
+        } else {
+            for j in 0..<w { dst[j] = (beta * dst[j]).addingProduct(alpha, src[j]) }
         }
     }
 }

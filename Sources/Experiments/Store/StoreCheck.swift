@@ -97,16 +97,15 @@ enum StoreCheck {
     }
 
     /// The bytes of a file to check, or the problem that stopped its reading.
-    static func read(_ url: URL) -> Result<Data, BoundedReadError> {
-        Result { () throws(BoundedReadError) in try readBoundedFile(atPath: url.path, limit: maxStoreDataBytes) }
+    static func read(_ url: URL) -> (data: Data?, problem: String?) {
+        do { return (try readBoundedFile(atPath: url.path, limit: maxStoreDataBytes), nil) } catch {
+            return (nil, error == .notFound ? "missing or unreadable" : error.description)
+        }
     }
 
     static func checkJSON(_ url: URL) -> String? {
-        let data: Data
-        switch read(url) {
-        case .success(let d): data = d
-        case .failure(let e): return e == .notFound ? "missing or unreadable" : e.description
-        }
+        let (contents, problem) = read(url)
+        guard let data = contents else { return problem }
         do { _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
             return "not valid JSON (\(data.count) bytes; truncated?)"
         }
@@ -114,11 +113,8 @@ enum StoreCheck {
     }
 
     static func checkJSONL(_ url: URL) -> String? {
-        let data: Data
-        switch read(url) {
-        case .success(let d): data = d
-        case .failure(let e): return e == .notFound ? "missing or unreadable" : e.description
-        }
+        let (contents, problem) = read(url)
+        guard let data = contents else { return problem }
         if !data.isEmpty && data.last != 0x0A { return "the last line has no newline (truncated write)" }
         for (i, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
             do { _ = try JSONSerialization.jsonObject(with: Data(line)) } catch { return "line \(i + 1) is not valid JSON" }
