@@ -332,11 +332,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             return (theta, .linear(factor: try requiredNumber("factor")))
         case "llama3":
             let old = try requiredNumber("original_max_position_embeddings")
-            guard old == old.rounded(), old > 0 else {
+            // Int(exactly:) because a huge integral value (1e30) would trap Int(_:).
+            guard old > 0, let oldInt = Int(exactly: old) else {
                 throw ConfigFieldError(field: "\(key.rawValue).original_max_position_embeddings", message: "expected a positive integer, found \(old)")
             }
             return (theta, .llama3(factor: try requiredNumber("factor"), lowFreqFactor: try requiredNumber("low_freq_factor"),
-                                   highFreqFactor: try requiredNumber("high_freq_factor"), originalMaxPositionEmbeddings: Int(old)))
+                                   highFreqFactor: try requiredNumber("high_freq_factor"), originalMaxPositionEmbeddings: oldInt))
         default:
             throw ConfigFieldError(field: "\(key.rawValue).rope_type", message: "unsupported rope type \"\(type)\" (supported: default, linear, llama3)", unsupported: true)
         }

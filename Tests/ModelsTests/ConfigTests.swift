@@ -90,6 +90,13 @@ import Testing
             _ = try decode(#"{"model_type": "llama", "rope_scaling": {"rope_type": "llama3", "factor": 8.0}, "# + base + "}")
         }
         #expect(e?.message.contains("rope_scaling.original_max_position_embeddings") == true)
+        // An integral value past Int used to trap the conversion (found by the config fuzzer).
+        for huge in ["1e30", "9.3e18", "4.5"] {
+            e = expectModelIOError(.badConfig) {
+                _ = try decode(#"{"model_type": "llama", "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": "# + huge + "}, " + base + "}")
+            }
+            #expect(e?.message.contains("rope_scaling.original_max_position_embeddings") == true && e?.message.contains("positive integer") == true)
+        }
         e = expectModelIOError(.badConfig) {
             _ = try decode(#"{"model_type": "llama", "vocab_size": 100, "hidden_size": "64", "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}"#)
         }
