@@ -77,4 +77,86 @@ import Testing
         let spec = try parse("  every: 1000000000000\n")
         #expect(spec.evaluation.steps.count == 4446 && spec.evaluation.steps.last == 4444444444444441)
     }
+
+    /// The problems a spec gives, or [] when it parses.
+    private func problems(_ yaml: String) -> [String] {
+        do { _ = try ExperimentSpec.parse(yaml: yaml, file: "x.yaml"); return [] } catch let e as SpecError {
+            return e.issues.map(\.description)
+        } catch { return ["unexpected \(error)"] }
+    }
+
+    /// YAML 1.1 reads `1:30` as the integer 90; Yams computed such a value unchecked, so twelve
+    /// components (60^11 > Int.max) trapped the reader of any integer key, in a spec or a stages file.
+    @Test func sexagesimalIntegersThatOverflowAreRefused() throws {
+        let huge = "1:1:1:1:1:1:1:1:1:1:1:1"
+        let spec = problems(BuiltinSpecs.smoke.replacingOccurrences(of: "  steps: 3\n", with: "  steps: \(huge)\n"))
+        #expect(spec.contains { $0.contains("unlearning.steps") && $0.contains("expected an integer, found '\(huge)'") }, "\(spec)")
+        #expect(problems(BuiltinSpecs.smoke.replacingOccurrences(of: "lr: 2e-3", with: "lr: -\(huge)")).contains {
+            $0.contains("pretraining.optimizer.lr") }, "a double key reads integers first")
+        do {
+            _ = try StageSequence.parse("stages:\n  - {data: a.jsonl, epochs: \(huge)}\n", file: "stages.yaml")
+            Issue.record("expected a SpecError")
+        } catch let e as SpecError {
+            #expect(e.file == "stages.yaml" && e.issues.map(\.path) == ["stages[0].epochs"], "\(e)")
+        }
+        // In range, the YAML 1.1 reading is unchanged.
+        let ok = try StageSequence.parse("stages:\n  - {data: a.jsonl, epochs: 1:30, batch_size: +1:0}\n", file: "stages.yaml")
+        #expect(ok.stages[0].epochs == 90 && ok.stages[0].batchSize == 60)
+        #expect(try ExperimentSpec.parse(yaml: BuiltinSpecs.smoke.replacingOccurrences(of: "  steps: 3\n", with: "  steps: 1:0\n"))
+            .unlearning.steps == 60)
+    }
+
+    /// Seeds become UInt64 random streams: a negative seed or data_seed parsed, then trapped the
+    /// conversion when the run started. Dataset sizes near Int.max overflowed the generators' counts.
+    @Test func negativeSeedsAndHugeDatasetSizesAreRefusedByKey() {
+        let seeds = problems(BuiltinSpecs.smoke.replacingOccurrences(of: "seeds: [1]", with: "seeds: [1, -1]\ndata_seed: -3"))
+        #expect(seeds.contains { $0.contains("seeds: seeds must be >= 0, found -1") }, "\(seeds)")
+        #expect(seeds.contains { $0.contains("data_seed: must be >= 0, found -3") }, "\(seeds)")
+        let sizes = problems(BuiltinSpecs.smoke.replacingOccurrences(of: "{generator: entities, size: 14}",
+                                                                     with: "{generator: entities, size: 9223372036854775807, test_size: 10000001}"))
+        #expect(sizes.contains { $0.contains("datasets.entities.size: must be at most 10000000, found 9223372036854775807") }, "\(sizes)")
+        #expect(sizes.contains { $0.contains("datasets.entities.test_size: must be at most 10000000, found 10000001") }, "\(sizes)")
+    }
+
+    /// A run's spec.json skips the YAML reader: one naming a path through an unknown stage trapped
+    /// the plan's lookup when `status` or `report` opened the run; a negative seed trapped later.
+    @Test func damagedStoredSpecsAreRefusedWhenTheRunIsOpened() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-spec-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = try ExperimentRun(spec: try ExperimentSpec.parse(yaml: BuiltinSpecs.smoke), directory: root)
+        try run.prepare()
+        #expect(try ExperimentRun.open(root).plan.units.count == run.plan.units.count)
+        let stored = try JSONDecoder().decode(ExperimentSpec.self, from: Data(contentsOf: run.store.specURL))
+        var unknownStage = stored, negativeSeed = stored
+        unknownStage.paths = .explicit([["nowhere", "safety"]])
+        negativeSeed.seeds = [-1]
+        for (damaged, expected) in [(unknownStage, "paths[0]: names no stage: 'nowhere'"), (negativeSeed, "seeds must be >= 0, found -1")] {
+            try JSONEncoder().encode(damaged).write(to: run.store.specURL)
+            do {
+                _ = try ExperimentRun.open(root)
+                Issue.record("expected a refusal: \(expected)")
+            } catch let e as StoreError {
+                #expect(e.path == run.store.specURL.path && e.message.contains("unusable spec") && e.message.contains(expected), "\(e)")
+            }
+        }
+    }
+
+    /// The memory estimate of `run --concurrency auto` multiplied a spec's batch size unchecked.
+    @Test func memoryEstimatesSaturateInsteadOfOverflowing() throws {
+        let spec = try ExperimentSpec.parse(yaml: BuiltinSpecs.smoke.replacingOccurrences(of: "  batch_size: 8\n  algorithms",
+                                                                                          with: "  batch_size: 9223372036854775807\n  algorithms"))
+        #expect(spec.unlearning.batchSize == .max)
+        #expect(UnitMemory.peakBytes(spec: spec) == .max)
+        #expect(UnitMemory.autoConcurrency(cores: 4, budgetBytes: 1 << 30, unitPeakBytes: .max) == 1)
+        let normal = try #require(UnitMemory.peakBytes(spec: try ExperimentSpec.parse(yaml: BuiltinSpecs.smoke)))
+        #expect(normal > UnitMemory.overheadBytes && normal < 1 << 34)
+    }
+
+    /// The ETA of a run with a huge step count is beyond Int (or infinite): `Int(_:)` trapped.
+    @Test func etasBeyondIntArePrintedNotTrapped() {
+        #expect(ProgressDisplay.duration(1e30) == ">1000000h")
+        #expect(ProgressDisplay.duration(.infinity) == ">1000000h")
+        #expect(ProgressDisplay.duration(.nan) == "?")
+        #expect(ProgressDisplay.duration(3725) == "1h02m")
+    }
 }

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Yams
 
@@ -32,7 +33,9 @@ extension ExperimentSpec {
         let seeds = n.child("seeds").ints() ?? [0]
         if seeds.isEmpty { n.child("seeds").fail("must list at least one seed") }
         if Set(seeds).count != seeds.count { n.child("seeds").fail("seeds must be distinct") }
-        let dataSeed = n.child("data_seed").int() ?? 0
+        // Seeds become UInt64 random streams; a negative one trapped that conversion at run time.
+        if let bad = seeds.first(where: { $0 < 0 }) { n.child("seeds").fail("seeds must be >= 0, found \(bad)") }
+        let dataSeed = n.child("data_seed").int(atLeast: 0) ?? 0
 
         // model: {preset: NAME} | {checkpoint: DIR}
         let m = n.child("model")
@@ -80,6 +83,10 @@ extension ExperimentSpec {
                 if size < 1 { d.child("size").fail("must be > 0, found \(size)") }
                 let testSize = d.child("test_size").int() ?? 0
                 if testSize < 0 { d.child("test_size").fail("must be >= 0, found \(testSize)") }
+                // The generators' own limit, reported here with the key (sizes near Int.max overflowed).
+                for (key, v) in [("size", size), ("test_size", testSize)] where v > GeneratorError.maxCount {
+                    d.child(key).fail("must be at most \(GeneratorError.maxCount), found \(v)")
+                }
                 datasets[key] = .generator(kind: kind, size: size, testSize: testSize)
             } else if keys.contains("file") {
                 let format = d.child("format").oneOf(DatasetKinds.formats)
@@ -292,6 +299,22 @@ extension ExperimentSpec {
                               mass: e.child("mass").string(), divergenceSamples: divergence,
                               divergenceLength: positive(e.child("divergence_length"), default: 32),
                               speedThreshold: threshold, mia: mia, tofu: tofu)
+    }
+
+    /// The problems of a spec read back from a run's `spec.json`, which skipped the YAML reader's
+    /// checks: a hand-edited or damaged file naming an unknown stage trapped the plan's lookup.
+    func storedSpecProblems() -> [SpecIssue] {
+        let d = SpecDiagnostics()
+        if seeds.isEmpty { d.add("seeds", nil, "must list at least one seed") }
+        if let bad = seeds.first(where: { $0 < 0 }) { d.add("seeds", nil, "seeds must be >= 0, found \(bad)") }
+        if dataSeed < 0 { d.add("data_seed", nil, "must be >= 0, found \(dataSeed)") }
+        for (name, source) in datasets.sorted(by: { $0.key < $1.key }) {
+            guard case .generator(_, let size, let testSize) = source else { continue }
+            if !(1...GeneratorError.maxCount).contains(size) { d.add("datasets.\(name).size", nil, "must be in 1...\(GeneratorError.maxCount), found \(size)") }
+            if !(0...GeneratorError.maxCount).contains(testSize) { d.add("datasets.\(name).test_size", nil, "must be in 0...\(GeneratorError.maxCount), found \(testSize)") }
+        }
+        crossCheck(d)
+        return d.issues
     }
 
     /// Checks the references between parts of the spec (run once the parts themselves are valid).
