@@ -159,4 +159,10 @@ import Testing
         #expect(ProgressDisplay.duration(.nan) == "?")
         #expect(ProgressDisplay.duration(3725) == "1h02m")
     }
+
+    /// A LoRA rank near Int.max overflowed the default alpha (2 × rank) while the spec was read.
+    @Test func hugeLoRARanksAreRefusedByKey() {
+        let found = problems(BuiltinSpecs.smoke.replacingOccurrences(of: "  algorithms: [ga,", with: "  lora: {rank: 9223372036854775807}\n  algorithms: [ga,"))
+        #expect(found.contains { $0.contains("unlearning.lora.rank: must be at most 65536, found 9223372036854775807") }, "\(found)")
+    }
 }

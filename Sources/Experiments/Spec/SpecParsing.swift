@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Models
 import Yams
 
 extension ExperimentSpec {
@@ -197,7 +198,9 @@ extension ExperimentSpec {
         guard l.isPresent else { return nil }
         l.keys(allowed: ["rank", "alpha", "dropout", "targets"])
         let rank = positive(l.child("rank"), default: 8)
-        let alpha = l.child("alpha").double() ?? Double(2 * rank)
+        // `2 * rank` overflowed for a rank near Int.max while the file was read.
+        if rank > LoRAConfig.maxRank { l.child("rank").fail("must be at most \(LoRAConfig.maxRank), found \(rank)") }
+        let alpha = l.child("alpha").double() ?? 2 * Double(rank)
         if alpha <= 0 { l.child("alpha").fail("must be > 0") }
         let dropout = l.child("dropout").double() ?? 0
         if dropout < 0 || dropout >= 1 { l.child("dropout").fail("must be in [0, 1), found \(dropout)") }
