@@ -165,4 +165,33 @@ import Testing
         let found = problems(BuiltinSpecs.smoke.replacingOccurrences(of: "  algorithms: [ga,", with: "  lora: {rank: 9223372036854775807}\n  algorithms: [ga,"))
         #expect(found.contains { $0.contains("unlearning.lora.rank: must be at most 65536, found 9223372036854775807") }, "\(found)")
     }
+
+    /// The report indexes a comparison's rows and divergence matrix by its labels: a damaged
+    /// `comparisons.jsonl` with fewer rows than labels trapped `palimpsest report` out of range.
+    @Test func comparisonsWhoseShapesDisagreeWithTheirLabelsAreRefused() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-cmp-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let good = #"{"seed":1,"algorithm":"ga","labels":["p=1","p=2"],"divergence":[[0,1],[1,0]],"toRetrained":[{"kl":1},{"kl":2}]}"#
+        for (bad, expected) in [
+            (#"{"seed":1,"algorithm":"ga","labels":["p=1","p=2","p=3"],"divergence":[],"toRetrained":[{"kl":1}]}"#, "1 rows for 3 labels"),
+            (#"{"seed":1,"algorithm":"ga","labels":["p=1","p=2"],"divergence":[[0,1],[1]],"toRetrained":[{},{}]}"#, "found rows of [2, 1]"),
+        ] {
+            try Data((good + "\n" + bad + "\n").utf8).write(to: file)
+            do {
+                _ = try MetricFiles.readJSONL(ComparisonRecord.self, from: file)
+                Issue.record("expected a refusal: \(expected)")
+            } catch let e as StoreError {
+                #expect(e.path == file.path && e.message.contains("line 2 is not a valid record") && e.message.contains(expected), "\(e)")
+            }
+        }
+        try Data((good + "\n").utf8).write(to: file)
+        let read = try MetricFiles.readJSONL(ComparisonRecord.self, from: file)
+        #expect(read == [ComparisonRecord(seed: 1, algorithm: "ga", labels: ["p=1", "p=2"], divergence: [[0, 1], [1, 0]], toRetrained: [["kl": 1], ["kl": 2]])])
+
+        // Seeds whose paths differ (a mixed run directory): the table keeps the first seed's paths.
+        let other = ComparisonRecord(seed: 2, algorithm: "ga", labels: ["p=1"], divergence: [], toRetrained: [["kl": 5]])
+        let records = [MetricRecord(seed: 1, path: [], position: 1, algorithm: "ga", step: 0, metrics: ["forget_score": 1])]
+        let md = MarkdownReport(title: "t", analysis: ExperimentAnalysis(records: records, comparisons: read + [other])).render()
+        #expect(md.contains("| p=2 | 2.000 |"), "\(md)")
+    }
 }
