@@ -194,4 +194,23 @@ import Testing
         let md = MarkdownReport(title: "t", analysis: ExperimentAnalysis(records: records, comparisons: read + [other])).render()
         #expect(md.contains("| p=2 | 2.000 |"), "\(md)")
     }
+
+    /// YAML reads `.nan` and `.inf` as numbers, and every range check of the reader was false for
+    /// NaN: such a learning rate or LoRA alpha passed, to fail (or train on NaN) only at run time.
+    @Test func nanAndInfiniteNumbersAreRefusedByKey() {
+        let yaml = BuiltinSpecs.smoke
+            .replacingOccurrences(of: "lr: 2e-3, betas: [0.9, 0.95], weight_decay: 0.01", with: "lr: .nan, betas: [.nan, 0.95], weight_decay: .inf, eps: .nan, momentum: .nan")
+            .replacingOccurrences(of: "schedule: {kind: linear, warmup: 0.05}\n  clip_norm: 1.0", with: "schedule: {kind: cosine, warmup: .nan, floor: .nan}\n  clip_norm: .nan\n  dpo_beta: .inf")
+            .replacingOccurrences(of: "algorithms: [ga, {name: npo, beta: 0.5}]", with: "lora: {alpha: .inf, dropout: .nan}\n  algorithms: [ga, {name: npo, beta: .nan}, {name: graddiff, gamma: .nan}]")
+        let found = problems(yaml)
+        for expected in ["pretraining.optimizer.lr: must be finite and > 0, found nan", "pretraining.optimizer.betas: must be two numbers in [0, 1)",
+                         "pretraining.optimizer.weight_decay: must be finite and >= 0, found inf", "pretraining.optimizer.eps: must be finite and > 0, found nan",
+                         "pretraining.optimizer.momentum: must be in [0, 1), found nan", "pretraining.schedule.warmup: must be a fraction in [0, 1], found nan",
+                         "pretraining.schedule.floor: must be a fraction of the peak in [0, 1], found nan", "pretraining.clip_norm: must be finite and > 0, found nan",
+                         "pretraining.dpo_beta: must be finite and > 0, found inf", "unlearning.lora.alpha: must be > 0 and finite, found inf",
+                         "unlearning.lora.dropout: must be in [0, 1), found nan", "unlearning.algorithms[1].beta: must be > 0 and finite, found nan",
+                         "unlearning.algorithms[2].gamma: must be finite, found nan"] {
+            #expect(found.contains { $0.contains(expected) }, "\(expected) in \(found)")
+        }
+    }
 }
