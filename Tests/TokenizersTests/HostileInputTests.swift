@@ -100,4 +100,26 @@ import Testing
         let ok = #"{\#(vocab), "added_tokens": [{"id": 2147483646, "content": "<x>", "special": true}]}"#
         #expect(try Tokenizer(data: Data(ok.utf8)).encode("<x>a", addSpecialTokens: false) == [2147483646, 0])
     }
+
+    /// ICU offers no time limit through NSRegularExpression: a Split pattern that backtracks
+    /// exponentially took 18 s to encode a 40-character sentence (and would never end on a
+    /// paragraph). It is refused on load, by a step budget rather than a clock.
+    @Test func catastrophicallyBacktrackingRegexesAreRefusedOnLoad() throws {
+        for (key, json) in [("pre_tokenizer", #"{"type": "Split", "pattern": {"Regex": "(\\w|\\w|\\s|.)*$x"}, "behavior": "Isolated", "invert": false}"#),
+                            ("normalizer", #"{"type": "Replace", "pattern": {"Regex": "(a+)+b"}, "content": ""}"#)] {
+            let text = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}, "\#(key)": \#(json)}"#
+            let start = Date()
+            do {
+                let t = try Tokenizer(data: Data(text.utf8), file: "redos.json")
+                _ = t.encode("Hello world! 123 héllo\n  <|endoftext|> ü")
+                Issue.record("expected a refusal for \(key)")
+            } catch let e as TokenizerError {
+                #expect(e.kind == .invalidField && e.file == "redos.json" && e.message.contains("backtracks catastrophically"), "\(e)")
+            }
+            #expect(Date().timeIntervalSince(start) < 5)
+        }
+        // Ordinary custom patterns still load and split as before.
+        let split = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, " ": 2}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\s+|[a-z]+"}, "behavior": "Isolated", "invert": false}}"#
+        #expect(try Tokenizer(data: Data(split.utf8)).encode("ab ba", addSpecialTokens: false) == [0, 1, 2, 1, 0])
+    }
 }
