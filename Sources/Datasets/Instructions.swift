@@ -5,6 +5,18 @@ public struct GeneratorError: Error, CustomStringConvertible, Equatable {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    /// The most records (or people) one split of a generator makes: far more than a CPU run trains
+    /// on, and a bound that keeps a mistyped size from overflowing a count or reserving memory
+    /// without limit (sizes near Int.max trapped).
+    public static let maxCount = 10_000_000
+
+    /// Throws for the first count outside `0...maxCount`, naming the generator and the count.
+    static func checkCounts(_ generator: String, _ counts: KeyValuePairs<String, Int>) throws {
+        for (name, n) in counts where !(0...maxCount).contains(n) {
+            throw GeneratorError("\(generator): \(name) must be in 0...\(maxCount), got \(n)")
+        }
+    }
 }
 
 /// The templated skills of the instruction-following stage (the S_inst analogue). Every response
@@ -57,6 +69,7 @@ extension Splits: Equatable where Record: Equatable {}
 public enum Instructions {
     /// Distinct prompts, balanced over the tasks, split into train and test.
     public static func generate(_ config: InstructionConfig, seed: UInt64) throws -> Splits<Example> {
+        try GeneratorError.checkCounts("instructions", ["train count": config.trainCount, "test count": config.testCount])
         var rng = SeededRandom(seed: seed).derived("instructions")
         let all = try make(count: config.trainCount + config.testCount, tasks: config.tasks, rng: &rng, excluding: [])
         return Splits(train: Array(all[..<config.trainCount]), test: Array(all[config.trainCount...]))

@@ -25,6 +25,7 @@ public struct MathConfig: Sendable, Equatable {
 
 public enum MathProblems {
     public static func generate(_ config: MathConfig, seed: UInt64) throws -> Splits<MathProblem> {
+        try GeneratorError.checkCounts("math", ["train count": config.trainCount, "test count": config.testCount])
         var rng = SeededRandom(seed: seed).derived("math")
         let all = try make(count: config.trainCount + config.testCount, config: config, rng: &rng, excluding: [])
         return Splits(train: Array(all[..<config.trainCount]), test: Array(all[config.trainCount...]))

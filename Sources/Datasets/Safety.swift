@@ -126,8 +126,9 @@ public enum Safety {
         let cats = try selected(config.categories)
         var combos: [(UnsafeCategory, String, String)] = []
         for c in cats { for t in c.tasks { for tmpl in requestTemplates { combos.append((c, t, tmpl)) } } }
-        let total = config.trainCount + config.testCount
         guard config.trainCount >= 0, config.testCount >= 0 else { throw GeneratorError("safety: counts must be >= 0") }
+        try GeneratorError.checkCounts("safety", ["train count": config.trainCount, "test count": config.testCount])
+        let total = config.trainCount + config.testCount
         guard total <= combos.count else {
             throw GeneratorError("safety: at most \(combos.count) distinct prompts with these categories, asked for \(total)")
         }

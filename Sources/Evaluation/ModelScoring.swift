@@ -82,6 +82,9 @@ public enum ModelScoring {
         return out
     }
 
+    /// The most sequences one `sample` call generates (far more than any evaluation draws).
+    public static let maxSamples = 1_000_000
+
     /// Seeded continuations of up to `length` tokens after each prompt, sampled at `temperature`
     /// (0 = greedy) with a KV cache, `count` per prompt, prompt-major (`[p0 s0, p0 s1, ..., p1 s0, ...]`).
     /// A continuation ends early after a token of `eosTokenIds` (kept). Prompts are batched by length;
@@ -105,6 +108,11 @@ public enum ModelScoring {
         if let bad = eosTokenIds.first(where: { $0 < 0 || $0 >= vocab }) {
             throw EvaluationError(metric, "EOS id \(bad) is outside the model's vocabulary 0..<\(vocab)")
         }
+        // Every prompt is repeated `count` times up front: bounded, so that a sample count of
+        // 10^15 is refused instead of allocating the rows without limit.
+        let (total, overflow) = prompts.count.multipliedReportingOverflow(by: count)
+        try require(!overflow && total <= maxSamples, metric,
+                    "\(prompts.count) prompts × \(count) samples each is more than \(maxSamples) samples")
         let rows = prompts.flatMap { p in Array(repeating: p, count: count) }
         var out = [[Int32]](repeating: [], count: rows.count)
         let root = SeededRandom(seed: seed)

@@ -40,12 +40,15 @@ public struct LoRAConfig: Sendable, Equatable {
     public init(rank: Int, alpha: Double? = nil, dropout: Double = 0, targets: [String] = LoRAConfig.moduleNames,
                 seed: UInt64 = 0, useRSLoRA: Bool = false) {
         self.rank = rank
-        self.alpha = alpha ?? Double(2 * rank)
+        self.alpha = alpha ?? 2 * Double(rank)
         self.dropout = dropout
         self.targets = targets
         self.seed = seed
         self.useRSLoRA = useRSLoRA
     }
+
+    /// The largest rank accepted: beyond the width of any model Palimpsest runs.
+    public static let maxRank = 65_536
 
     /// `q` → `q_proj`, …; any other name unchanged.
     public static func canonicalTarget(_ name: String) -> String {
@@ -66,6 +69,8 @@ public struct LoRAConfig: Sendable, Equatable {
     /// Rank ≥ 1, alpha > 0 and finite, dropout in [0, 1), at least one non-empty target.
     public func validate() throws {
         guard rank >= 1 else { throw LoRAError("lora.rank", "must be >= 1, got \(rank)") }
+        // A's element count is rank × in: a rank near Int.max overflowed it when attaching.
+        guard rank <= Self.maxRank else { throw LoRAError("lora.rank", "must be at most \(Self.maxRank), got \(rank)") }
         guard alpha.isFinite, alpha > 0 else { throw LoRAError("lora.alpha", "must be finite and > 0, got \(alpha)") }
         guard dropout >= 0, dropout < 1 else { throw LoRAError("lora.dropout", "must be in [0, 1), got \(dropout)") }
         guard !targets.isEmpty else {

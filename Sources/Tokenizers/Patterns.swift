@@ -174,11 +174,42 @@ enum SplitPattern {
 
     static func regex(_ source: String, file: String, context: String) throws -> SplitPattern {
         if let known = KnownPattern(source: source) { return .known(known) }
+        let re: NSRegularExpression
         do {
-            return .regex(try NSRegularExpression(pattern: source, options: []))
+            re = try NSRegularExpression(pattern: source, options: [])
         } catch {
             throw TokenizerError(.invalidField, file: file, "\(context): regex /\(source)/ does not compile: \(error)")
         }
+        if let probe = backtrackingProbe(re) {
+            throw TokenizerError(.invalidField, file: file,
+                                 "\(context): regex /\(source)/ backtracks catastrophically (over \(probeBudget * 10_000) matching steps on the "
+                                 + "\(probe.count)-character text \(probe.debugDescription)); encoding ordinary text with it would not end")
+        }
+        return .regex(re)
+    }
+
+    /// ICU offers no time limit through NSRegularExpression, so a pattern that backtracks
+    /// exponentially (`(\w|\w)*$x`) made encoding a sentence hang. Each probe runs under a budget of
+    /// ICU's progress reports, which come every 10 000 matcher steps: a count of work, not a clock,
+    /// so the verdict does not depend on the machine's load. Ordinary patterns take a few hundred
+    /// steps on these texts.
+    static let probeBudget = 100
+    static let probes = ["Hello world! 123 héllo\n  <|endoftext|> ü", String(repeating: "a", count: 40) + "!",
+                         String(repeating: " ", count: 40) + "x", String(repeating: "1", count: 40) + "a",
+                         String(repeating: "a ", count: 20) + "\n", String(repeating: "'s", count: 20) + "\u{1F600}"]
+
+    /// The first probe on which `re` exceeds the budget, or nil.
+    static func backtrackingProbe(_ re: NSRegularExpression) -> String? {
+        for probe in probes {
+            var reports = 0
+            re.enumerateMatches(in: probe, options: [.reportProgress], range: NSRange(location: 0, length: probe.utf16.count)) { _, flags, stop in
+                guard flags.contains(.progress) else { return }
+                reports += 1
+                if reports > probeBudget { stop.pointee = true }
+            }
+            if reports > probeBudget { return probe }
+        }
+        return nil
     }
 
     /// (range, isMatch) pieces that tile `s` in order, as HF's `Pattern::find_matches`.

@@ -34,7 +34,7 @@ indirect enum PostProcessor {
                         guard let i = v.int else {
                             throw TokenizerError(.invalidField, file: file, "TemplateProcessing special token \"\(name)\" has a non-integer id")
                         }
-                        return Int32(i)
+                        return try tokenID(i, "TemplateProcessing special token \"\(name)\"", file: file)
                     }
                     if seenSequence { suffix += values } else { prefix += values }
                 } else if item["Sequence"] != nil {
@@ -49,7 +49,7 @@ indirect enum PostProcessor {
                 guard let p = json[key]?.array, p.count == 2, let id = p[1].int else {
                     throw TokenizerError(.invalidField, file: file, "\(type) needs \"\(key)\": [token, id]")
                 }
-                return Int32(id)
+                return try tokenID(id, "\(type) \"\(key)\"", file: file)
             }
             return .template(prefix: [try pair("cls")], suffix: [try pair("sep")])
         case "Sequence":
@@ -60,6 +60,14 @@ indirect enum PostProcessor {
         default:
             throw TokenizerError(.unsupportedComponent, file: file, "unsupported post_processor type \"\(type)\"")
         }
+    }
+
+    /// A post-processor's token id as the encoder holds it; `Int32(_:)` would trap on a hostile one.
+    private static func tokenID(_ id: Int, _ what: String, file: String) throws -> Int32 {
+        guard id >= 0, id < Int(Int32.max) else {
+            throw TokenizerError(.invalidField, file: file, "\(what) has id \(id); ids must be in 0..<\(Int32.max)")
+        }
+        return Int32(id)
     }
 
     func apply(_ ids: [Int32]) -> [Int32] {

@@ -81,6 +81,10 @@ public final class Tokenizer: @unchecked Sendable {
             guard let content = t["content"]?.string, let id = t["id"]?.int, id >= 0 else {
                 throw TokenizerError(.invalidField, file: file, "added_tokens[\(i)] needs a \"content\" string and a non-negative \"id\"")
             }
+            // Ids are held as Int32 while encoding: a larger one would trap there.
+            guard id < Int(Int32.max) else {
+                throw TokenizerError(.invalidField, file: file, "added_tokens[\(i)] has id \(id); ids must be below \(Int32.max)")
+            }
             added.append(AddedToken(content: content, id: id, special: t["special"]?.bool ?? false,
                                     singleWord: t["single_word"]?.bool ?? false, lstrip: t["lstrip"]?.bool ?? false,
                                     rstrip: t["rstrip"]?.bool ?? false, normalized: t["normalized"]?.bool ?? !(t["special"]?.bool ?? false)))

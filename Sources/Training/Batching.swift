@@ -151,6 +151,9 @@ public struct BatchingOptions: Codable, Hashable, Sendable {
         try require(batchSize >= 1, "batching.batchSize", "must be >= 1, got \(batchSize)")
         try require(maxContext >= 2, "batching.maxContext", "must be >= 2, got \(maxContext)")
         try require(replayPerBatch >= 0, "batching.replayPerBatch", "must be >= 0, got \(replayPerBatch)")
+        // Every batch draws this many rows: a huge count allocated without limit (and overflowed the token budget).
+        try require(replayPerBatch <= Batcher.maxReplayPerBatch, "batching.replayPerBatch",
+                    "must be at most \(Batcher.maxReplayPerBatch), got \(replayPerBatch)")
         if let m = maxTokens {
             try require(m >= 1, "batching.maxTokens", "must be >= 1, got \(m)")
         }
@@ -174,6 +177,13 @@ public struct BatchPlan: Hashable, Sendable {
 /// without replacement, reshuffling the pool whenever it runs out. Shuffling is this module's
 /// own Fisher–Yates, independent of the standard library's algorithm.
 public struct Batcher: Sendable {
+    /// The most optimizer steps one stage or unlearning run lists up front (a run of a million
+    /// steps is far beyond a CPU run; an epoch count or step count near Int.max listed batches
+    /// without limit).
+    public static let maxPlannedSteps = 1_000_000
+    /// The most replay rows one batch takes.
+    public static let maxReplayPerBatch = 65_536
+
     public let options: BatchingOptions
     public let seed: UInt64
     /// The stage examples after truncation.
@@ -290,7 +300,10 @@ public struct Batcher: Sendable {
     /// The batches of epochs 0..<epochs, in training order (its count is the stage's step count).
     public func plan(epochs: Int) throws -> [BatchPlan] {
         try require(epochs >= 1, "Batcher.plan", "epochs must be >= 1, got \(epochs)")
-        return try (0..<epochs).flatMap { try plan(epoch: $0) }
+        let first = try plan(epoch: 0)
+        try require(epochs <= Self.maxPlannedSteps / first.count, "Batcher.plan",
+                    "\(epochs) epochs of \(first.count) batches are more than \(Self.maxPlannedSteps) optimizer steps")
+        return try first + (1..<epochs).flatMap { try plan(epoch: $0) }
     }
 
     /// The padded batch of a plan: stage rows first, then replay rows.

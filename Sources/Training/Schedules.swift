@@ -40,8 +40,13 @@ public struct ScheduleSpec: Codable, Hashable, Sendable {
     public func resolve(totalSteps: Int) throws -> LearningRateSchedule {
         try validate()
         try require(totalSteps >= 1, "ScheduleSpec.totalSteps", "must be >= 1, got \(totalSteps)")
-        let w = Int((Double(totalSteps) * warmup).rounded(.up))
-        let d = kind == .wsd ? Int((Double(totalSteps) * decay).rounded(.up)) : 0
+        // At most totalSteps, without converting a Double of 2^63 (totalSteps near Int.max) to Int.
+        func steps(_ fraction: Double) -> Int {
+            let s = (Double(totalSteps) * fraction).rounded(.up)
+            return s >= Double(totalSteps) ? totalSteps : Int(s)
+        }
+        let w = steps(warmup)
+        let d = kind == .wsd ? steps(decay) : 0
         return try LearningRateSchedule(kind: kind, totalSteps: totalSteps, warmupSteps: w, decaySteps: d,
                                         floor: floor, cycles: cycles)
     }
@@ -117,7 +122,7 @@ public struct LearningRateSchedule: Hashable, Sendable {
                     "must be in 0...\(totalSteps), got \(warmupSteps)")
         try require(decaySteps >= 0 && (kind == .wsd || decaySteps == 0), "schedule.decaySteps",
                     "must be >= 0 and only set for wsd, got \(decaySteps) for \(kind.rawValue)")
-        try require(warmupSteps + decaySteps <= totalSteps, "schedule",
+        try require(decaySteps <= totalSteps - warmupSteps, "schedule",
                     "warmup (\(warmupSteps)) + decay (\(decaySteps)) steps exceed the \(totalSteps) total steps")
         try require(floor.isFinite && floor >= 0 && floor <= 1, "schedule.floor", "must be in [0, 1], got \(floor)")
         try require(cycles.isFinite && cycles > 0, "schedule.cycles", "must be finite and > 0, got \(cycles)")

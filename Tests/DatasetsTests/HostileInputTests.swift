@@ -56,4 +56,30 @@ import Testing
         }
         #expect(Date().timeIntervalSince(start) < 5)
     }
+
+    /// `palimpsest data generate --size` and a spec's sizes reach the generators unbounded: train +
+    /// test counts near Int.max overflowed (a trap), a huge document count reserved memory without
+    /// limit, and a negative train count with a positive total sliced out of range.
+    @Test func generatorCountsOutsideTheirLimitAreRefusedByName() {
+        func expectRefusal(_ expected: String, _ generate: () throws -> Void) {
+            do { try generate(); Issue.record("expected a refusal: \(expected)") } catch let e as GeneratorError {
+                #expect(e.message == expected, "\(e)")
+            } catch { Issue.record("unexpected \(error)") }
+        }
+        var ins = InstructionConfig(); ins.trainCount = .max; ins.testCount = 1
+        expectRefusal("instructions: train count must be in 0...10000000, got 9223372036854775807") { _ = try Instructions.generate(ins, seed: 1) }
+        ins.trainCount = -1; ins.testCount = 3
+        expectRefusal("instructions: train count must be in 0...10000000, got -1") { _ = try Instructions.generate(ins, seed: 1) }
+        var math = MathConfig(); math.trainCount = 1; math.testCount = .max
+        expectRefusal("math: test count must be in 0...10000000, got 9223372036854775807") { _ = try MathProblems.generate(math, seed: 1) }
+        var safety = SafetyConfig(); safety.trainCount = .max; safety.testCount = 1
+        expectRefusal("safety: train count must be in 0...10000000, got 9223372036854775807") { _ = try Safety.generate(safety, seed: 1) }
+        var entities = EntityConfig(); entities.trainEntities = .max; entities.testEntities = 1
+        expectRefusal("entities: train people must be in 0...10000000, got 9223372036854775807") { _ = try Entities.generate(entities, seed: 1) }
+        var pretrain = PretrainConfig(); pretrain.documents = 1 << 50
+        expectRefusal("pretrain: documents must be in 0...10000000, got 1125899906842624") { _ = try Pretraining.generate(pretrain, seed: 1) }
+        // Sizes within the limits generate as before.
+        ins.trainCount = 3; ins.testCount = 1
+        #expect((try? Instructions.generate(ins, seed: 1)).map { [$0.train.count, $0.test.count] } == [3, 1])
+    }
 }

@@ -168,4 +168,17 @@ import Testing
         #expect(e?.file == index.path && e?.message.contains("the shard index is not a regular file (found a FIFO)") == true,
                 "\(String(describing: e))")
     }
+
+    /// A LoRA rank near Int.max (`--lora-rank`, a spec's `lora.rank`) overflowed the default alpha
+    /// (2 × rank) and A's element count (rank × in) when attaching.
+    @Test func hugeLoRARanksAreRefusedByName() throws {
+        let config = LoRAConfig(rank: .max)
+        #expect(throws: LoRAError("lora.rank", "must be at most 65536, got 9223372036854775807")) { try config.validate() }
+        let model = try CausalLM(config: ModelConfig(vocabSize: 16, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 1,
+                                                     numAttentionHeads: 2, numKeyValueHeads: 1), seed: 0)
+        #expect(throws: LoRAError.self) { try LoRA.attach(to: model, config: config) }
+        #expect(model.lora == nil)
+        #expect(LoRAConfig(rank: 4).alpha == 8)
+        #expect(throws: Never.self) { try LoRAConfig(rank: 65_536).validate() }
+    }
 }

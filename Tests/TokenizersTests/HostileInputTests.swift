@@ -72,4 +72,54 @@ import Testing
         let gap = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 1000}, "merges": ["a b"]}}"#
         #expect(try Tokenizer(data: Data(gap.utf8)).encode("ab", addSpecialTokens: false) == [1000])
     }
+
+    /// Ids are held as Int32 while encoding: an added token or a post-processor id of 2^32 (which
+    /// the JSON reader takes as an integer) trapped `Int32(_:)` when encoding, or when loading.
+    @Test func idsBeyondInt32AreRefusedByField() throws {
+        let vocab = #""model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}"#
+        let cases: [(String, String)] = [
+            (#"{\#(vocab), "added_tokens": [{"id": 4294967296, "content": "<x>", "special": true}]}"#,
+             "added_tokens[0] has id 4294967296; ids must be below 2147483647"),
+            (#"{\#(vocab), "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}, {"Sequence": {"id": "A"}}], "special_tokens": {"<s>": {"ids": [4294967296]}}}}"#,
+             #"TemplateProcessing special token "<s>" has id 4294967296"#),
+            (#"{\#(vocab), "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}], "special_tokens": {"<s>": {"ids": [-1]}}}}"#,
+             #"TemplateProcessing special token "<s>" has id -1"#),
+            (#"{\#(vocab), "post_processor": {"type": "BertProcessing", "cls": ["[CLS]", 3000000000], "sep": ["[SEP]", 1]}}"#,
+             #"BertProcessing "cls" has id 3000000000"#),
+        ]
+        for (json, expected) in cases {
+            do {
+                let t = try Tokenizer(data: Data(json.utf8), file: "ids.json")
+                _ = t.encode("<x>ab")
+                Issue.record("expected a refusal: \(json)")
+            } catch let e as TokenizerError {
+                #expect(e.kind == .invalidField && e.file == "ids.json" && e.message.contains(expected), "\(e)")
+            }
+        }
+        // The largest id that fits still loads and encodes.
+        let ok = #"{\#(vocab), "added_tokens": [{"id": 2147483646, "content": "<x>", "special": true}]}"#
+        #expect(try Tokenizer(data: Data(ok.utf8)).encode("<x>a", addSpecialTokens: false) == [2147483646, 0])
+    }
+
+    /// ICU offers no time limit through NSRegularExpression: a Split pattern that backtracks
+    /// exponentially took 18 s to encode a 40-character sentence (and would never end on a
+    /// paragraph). It is refused on load, by a step budget rather than a clock.
+    @Test func catastrophicallyBacktrackingRegexesAreRefusedOnLoad() throws {
+        for (key, json) in [("pre_tokenizer", #"{"type": "Split", "pattern": {"Regex": "(\\w|\\w|\\s|.)*$x"}, "behavior": "Isolated", "invert": false}"#),
+                            ("normalizer", #"{"type": "Replace", "pattern": {"Regex": "(a+)+b"}, "content": ""}"#)] {
+            let text = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}, "\#(key)": \#(json)}"#
+            let start = Date()
+            do {
+                let t = try Tokenizer(data: Data(text.utf8), file: "redos.json")
+                _ = t.encode("Hello world! 123 héllo\n  <|endoftext|> ü")
+                Issue.record("expected a refusal for \(key)")
+            } catch let e as TokenizerError {
+                #expect(e.kind == .invalidField && e.file == "redos.json" && e.message.contains("backtracks catastrophically"), "\(e)")
+            }
+            #expect(Date().timeIntervalSince(start) < 5)
+        }
+        // Ordinary custom patterns still load and split as before.
+        let split = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, " ": 2}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\s+|[a-z]+"}, "behavior": "Isolated", "invert": false}}"#
+        #expect(try Tokenizer(data: Data(split.utf8)).encode("ab ba", addSpecialTokens: false) == [0, 1, 2, 1, 0])
+    }
 }

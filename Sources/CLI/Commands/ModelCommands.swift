@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import FileSupport
 import Foundation
 import Models
 
@@ -84,8 +85,12 @@ struct Score: ParsableCommand {
         let tokenizer = try loadCheckpointTokenizer(URL(fileURLWithPath: model))
         let lines: [Substring]
         do {
-            lines = try String(contentsOfFile: input, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-        } catch { throw ModelCommandError("\(input): cannot read (\(error.localizedDescription))") }
+            // Bounded: a FIFO or a link to /dev/zero would never end.
+            guard let text = String(data: try readBoundedFile(atPath: input, limit: 1 << 30), encoding: .utf8) else {
+                throw ModelCommandError("\(input): not UTF-8 text")
+            }
+            lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        } catch let e as ModelCommandError { throw e } catch { throw ModelCommandError("\(input): cannot read (\(error))") }
         var items: [(line: Int, ids: [Int], labels: [Int])] = []
         for (i, raw) in lines.enumerated() where !raw.trimmingCharacters(in: .whitespaces).isEmpty {
             items.append(try Self.parse(raw, line: i + 1, file: input, tokenizer: tokenizer, vocab: lm.config.vocabSize))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Experiments
+import FileSupport
 import Foundation
 
 struct Status: ParsableCommand {
@@ -265,7 +266,10 @@ struct RunUnit: ParsableCommand {
         let id: String
         if let unit { id = unit } else {
             let file = unitsFile!, index = index!
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("\(file): cannot read the unit list") }
+            // Bounded: a FIFO or a link to /dev/zero would never end.
+            guard let data = try? readBoundedFile(atPath: file, limit: 16 << 20), let text = String(data: data, encoding: .utf8) else {
+                throw ValidationError("\(file): cannot read the unit list")
+            }
             let ids = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
             guard index < ids.count else { throw ValidationError("\(file): --index \(index) is past its \(ids.count) units") }
             id = ids[index]

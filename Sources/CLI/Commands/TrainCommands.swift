@@ -462,7 +462,13 @@ struct Unlearn: ParsableCommand {
         let retainSet = try retain.map { try encoder.load($0) } ?? []
         let idkSet = try idk.map { try encoder.load($0) }
         // Batches are drawn epoch after epoch, so whole epochs are ⌈N / batch⌉ updates each.
-        let steps = epochs.map { $0 * ((forgetSet.count + opt.batchSize - 1) / opt.batchSize) } ?? self.steps ?? 10
+        // Whole epochs without `count + batch - 1` or a product that overflow for huge flags.
+        let perEpoch = forgetSet.count / opt.batchSize + (forgetSet.count % opt.batchSize > 0 ? 1 : 0)
+        let steps = try epochs.map { e in
+            let (s, overflow) = e.multipliedReportingOverflow(by: perEpoch)
+            guard !overflow else { throw ValidationError("--epochs \(e) of \(perEpoch) batches is too many steps") }
+            return s
+        } ?? self.steps ?? 10
         var options = UnlearningOptions(steps: steps, batchSize: opt.batchSize, maxContext: opt.maxContext(lm),
                                         padId: Int32(lm.config.padTokenId ?? encoder.eos), optimizer: try opt.optimizerChoice(),
                                         schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm, objective: objective,

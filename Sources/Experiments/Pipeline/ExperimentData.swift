@@ -21,8 +21,10 @@ enum DataGeneration {
             case .instructions: config.instructions.trainCount = size; config.instructions.testCount = testSize
             case .entities:
                 let perEntity = config.entities.questionsPerEntity
-                config.entities.trainEntities = max(1, (size + perEntity - 1) / perEntity)
-                config.entities.testEntities = (testSize + perEntity - 1) / perEntity
+                // Rounded up without `size + perEntity - 1`, which overflowed for sizes near Int.max.
+                func people(_ n: Int) -> Int { n / perEntity + (n % perEntity > 0 ? 1 : 0) }
+                config.entities.trainEntities = max(1, people(size))
+                config.entities.testEntities = people(testSize)
             case .math: config.math.trainCount = size; config.math.testCount = testSize
             case .safety: config.safety.trainCount = size; config.safety.testCount = testSize
             case .mass: config.mass.count = size

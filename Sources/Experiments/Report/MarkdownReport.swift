@@ -86,8 +86,10 @@ public struct MarkdownReport {
             out += "\n"
         }
         for algorithm in a.algorithms {
-            let rows = a.comparisons.filter { $0.algorithm == algorithm }
-            guard let first = rows.first else { continue }
+            guard let first = a.comparisons.first(where: { $0.algorithm == algorithm }) else { continue }
+            // Rows are indexed by the first seed's labels: seeds with other paths (a damaged or
+            // mixed run directory) would index out of range.
+            let rows = a.comparisons.filter { $0.algorithm == algorithm && $0.labels == first.labels }
             let keys = Array(Set(first.toRetrained.flatMap { $0.keys })).filter(Self.isDistanceKey).sorted()
             if !keys.isEmpty {
                 out += "## Distance to the retrained model after unlearning: \(algorithm)\n\n| path | " + keys.joined(separator: " | ") + " |\n"

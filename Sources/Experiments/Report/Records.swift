@@ -31,6 +31,31 @@ public struct ComparisonRecord: Codable, Equatable, Sendable {
     public var divergence: [[Double]]
     /// Per path: distance of the unlearned model to the retrained model (metric name → value).
     public var toRetrained: [[String: Double]]
+
+    enum CodingKeys: String, CodingKey { case seed, algorithm, labels, divergence, toRetrained }
+
+    /// Reading refuses rows and matrices that do not match the labels: the report indexes them by
+    /// label, and a damaged `comparisons.jsonl` trapped it out of range.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        seed = try c.decode(Int.self, forKey: .seed)
+        algorithm = try c.decode(String.self, forKey: .algorithm)
+        labels = try c.decode([String].self, forKey: .labels)
+        divergence = try c.decode([[Double]].self, forKey: .divergence)
+        toRetrained = try c.decode([[String: Double]].self, forKey: .toRetrained)
+        let n = labels.count
+        guard toRetrained.count == n else {
+            throw DecodingError.dataCorruptedError(forKey: .toRetrained, in: c, debugDescription: "\(toRetrained.count) rows for \(n) labels")
+        }
+        guard divergence.isEmpty || (divergence.count == n && divergence.allSatisfy { $0.count == n }) else {
+            throw DecodingError.dataCorruptedError(forKey: .divergence, in: c,
+                debugDescription: "expected an empty or \(n) × \(n) matrix for \(n) labels, found rows of \(divergence.map(\.count))")
+        }
+    }
+
+    public init(seed: Int, algorithm: String, labels: [String], divergence: [[Double]], toRetrained: [[String: Double]]) {
+        self.seed = seed; self.algorithm = algorithm; self.labels = labels; self.divergence = divergence; self.toRetrained = toRetrained
+    }
 }
 
 /// Reads and writes the metric files of a run as JSONL (one record a line) and CSV.

@@ -29,6 +29,10 @@ public struct ExperimentRun {
         }
         do {
             let spec = try JSONDecoder().decode(ExperimentSpec.self, from: data)
+            let problems = spec.storedSpecProblems()
+            guard problems.isEmpty else {
+                throw StoreError(path: store.specURL.path, message: "unusable spec: " + problems.map(\.description).joined(separator: "; "))
+            }
             return try ExperimentRun(spec: spec, directory: directory)
         } catch let error as DecodingError {
             throw StoreError(path: store.specURL.path, message: "unreadable spec: \(error)")

@@ -108,6 +108,9 @@ public final class ProgressDisplay: @unchecked Sendable {
     }
 
     static func duration(_ seconds: Double) -> String {
+        // The ETA of a huge step count (unlearning.steps near Int.max) is past Int, or infinite:
+        // Int(_:) trapped on it.
+        guard seconds.isFinite, abs(seconds) < 1e15 else { return seconds.isNaN ? "?" : ">1000000h" }
         let s = Int(seconds.rounded())
         if s < 60 { return "\(s)s" }
         if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }

@@ -30,18 +30,40 @@ public enum UnitMemory {
     /// (heads × sequence), the MLP's four intermediate-wide tensors and the residual stream; per
     /// token the logits, their softmax and gradient (3 × vocab).
     public static func activationBytes(_ config: ModelConfig, batch: Int, sequence: Int) -> Int {
-        let h = config.hiddenSize, kv = config.numKeyValueHeads * config.headDim
-        let perLayer = 5 * h + 2 * kv + config.numAttentionHeads * sequence + 4 * config.intermediateSize
-        let perToken = config.numHiddenLayers * perLayer + 3 * config.vocabSize
-        return 2 * batch * sequence * perToken * MemoryLayout<Float>.size
+        let h = config.hiddenSize, kv = product(config.numKeyValueHeads, config.headDim)
+        let perLayer = sum(product(5, h), product(2, kv), product(config.numAttentionHeads, sequence), product(4, config.intermediateSize))
+        let perToken = sum(product(config.numHiddenLayers, perLayer), product(3, config.vocabSize))
+        return product(2, batch, sequence, perToken, MemoryLayout<Float>.size)
     }
 
     /// Peak bytes of one unit of `kind`.
     public static func peakBytes(_ config: ModelConfig, kind: PlanUnit.Kind, batch: Int, sequence: Int) -> Int {
         let copies = parameterCopies(kind)
         if copies == 0 { return overheadBytes }
-        let weights = copies * config.parameterCount * MemoryLayout<Float>.size
-        return overheadBytes + weights + activationBytes(config, batch: batch, sequence: sequence)
+        let weights = product(copies, config.checkedParameterCount ?? .max, MemoryLayout<Float>.size)
+        return sum(overheadBytes, weights, activationBytes(config, batch: batch, sequence: sequence))
+    }
+
+    // An estimate, so it saturates at Int.max: a spec's batch_size or max_length near Int.max (or
+    // a large config) overflowed the arithmetic and trapped `run --concurrency auto`.
+    private static func product(_ xs: Int...) -> Int {
+        var p = 1
+        for x in xs {
+            let (m, o) = p.multipliedReportingOverflow(by: max(0, x))
+            if o { return .max }
+            p = m
+        }
+        return p
+    }
+
+    private static func sum(_ xs: Int...) -> Int {
+        var s = 0
+        for x in xs {
+            let (m, o) = s.addingReportingOverflow(max(0, x))
+            if o { return .max }
+            s = m
+        }
+        return s
     }
 
     /// The model a spec trains: the preset's shape with the tokenizer's vocabulary size, or the
@@ -64,11 +86,11 @@ public enum UnitMemory {
     public static func peakBytes(spec: ExperimentSpec) -> Int? {
         guard let config = modelConfig(of: spec) else { return nil }
         let stages = (spec.pretraining.map { [$0] } ?? []) + spec.stages
-        let trainBatch = stages.map { $0.batchSize + ($0.replay?.perBatch ?? 0) }.max() ?? 1
+        let trainBatch = stages.map { sum($0.batchSize, $0.replay?.perBatch ?? 0) }.max() ?? 1
         let sequence = min(config.maxPositionEmbeddings, stages.compactMap(\.maxLength).max() ?? typicalSequence)
         let train = peakBytes(config, kind: .stage, batch: trainBatch, sequence: sequence)
         // Unlearning batches hold the forget batch and, for algorithms with a retain term, as many retain examples.
-        let unlearn = peakBytes(config, kind: .unlearn, batch: 2 * spec.unlearning.batchSize, sequence: sequence)
+        let unlearn = peakBytes(config, kind: .unlearn, batch: product(2, spec.unlearning.batchSize), sequence: sequence)
         return max(train, unlearn)
     }
 

@@ -1,4 +1,6 @@
+import Datasets
 import Foundation
+import Models
 import Yams
 
 extension ExperimentSpec {
@@ -32,7 +34,9 @@ extension ExperimentSpec {
         let seeds = n.child("seeds").ints() ?? [0]
         if seeds.isEmpty { n.child("seeds").fail("must list at least one seed") }
         if Set(seeds).count != seeds.count { n.child("seeds").fail("seeds must be distinct") }
-        let dataSeed = n.child("data_seed").int() ?? 0
+        // Seeds become UInt64 random streams; a negative one trapped that conversion at run time.
+        if let bad = seeds.first(where: { $0 < 0 }) { n.child("seeds").fail("seeds must be >= 0, found \(bad)") }
+        let dataSeed = n.child("data_seed").int(atLeast: 0) ?? 0
 
         // model: {preset: NAME} | {checkpoint: DIR}
         let m = n.child("model")
@@ -80,6 +84,10 @@ extension ExperimentSpec {
                 if size < 1 { d.child("size").fail("must be > 0, found \(size)") }
                 let testSize = d.child("test_size").int() ?? 0
                 if testSize < 0 { d.child("test_size").fail("must be >= 0, found \(testSize)") }
+                // The generators' own limit, reported here with the key (sizes near Int.max overflowed).
+                for (key, v) in [("size", size), ("test_size", testSize)] where v > GeneratorError.maxCount {
+                    d.child(key).fail("must be at most \(GeneratorError.maxCount), found \(v)")
+                }
                 datasets[key] = .generator(kind: kind, size: size, testSize: testSize)
             } else if keys.contains("file") {
                 let format = d.child("format").oneOf(DatasetKinds.formats)
@@ -136,9 +144,10 @@ extension ExperimentSpec {
             replay = ReplaySpec(dataset: r.child("dataset").string(required: true) ?? "", perBatch: positive(r.child("per_batch"), default: 1))
         }
         let clip = s.child("clip_norm").double()
-        if let clip, clip <= 0 { s.child("clip_norm").fail("must be > 0, found \(clip)") }
+        // Written so that NaN fails too: YAML reads `.nan` and `.inf` as numbers.
+        if let clip, let problem = SpecRule.finitePositive(clip) { s.child("clip_norm").fail(problem) }
         let dpoBeta = s.child("dpo_beta").double() ?? 0.1
-        if dpoBeta <= 0 { s.child("dpo_beta").fail("must be > 0, found \(dpoBeta)") }
+        if let problem = SpecRule.finitePositive(dpoBeta) { s.child("dpo_beta").fail(problem) }
         return StageSpec(name: name, data: data, objective: objective, epochs: epochs, batchSize: batchSize,
                          maxLength: maxLength, replay: replay,
                          optimizer: readOptimizer(s.child("optimizer"), defaultLR: 5e-4),
@@ -154,15 +163,15 @@ extension ExperimentSpec {
         o.keys(allowed: ["name", "lr", "betas", "eps", "weight_decay", "momentum", "nesterov"])
         let name = o.child("name").oneOf(OptimizerSpec.Name.allCases.map(\.rawValue)).flatMap(OptimizerSpec.Name.init) ?? .adamw
         let lr = o.child("lr").double() ?? defaultLR
-        if lr <= 0 { o.child("lr").fail("must be > 0, found \(lr)") }
+        if let problem = SpecRule.finitePositive(lr) { o.child("lr").fail(problem) }
         let betas = o.child("betas").doubles() ?? [0.9, 0.999]
-        if betas.count != 2 || betas.contains(where: { $0 < 0 || $0 >= 1 }) { o.child("betas").fail("must be two numbers in [0, 1), found \(betas)") }
+        if betas.count != 2 || betas.contains(where: { !($0 >= 0 && $0 < 1) }) { o.child("betas").fail("must be two numbers in [0, 1), found \(betas)") }
         let eps = o.child("eps").double() ?? 1e-8
-        if eps <= 0 { o.child("eps").fail("must be > 0") }
+        if let problem = SpecRule.finitePositive(eps) { o.child("eps").fail(problem) }
         let wd = o.child("weight_decay").double() ?? 0
-        if wd < 0 { o.child("weight_decay").fail("must be >= 0, found \(wd)") }
+        if !(wd >= 0 && wd.isFinite) { o.child("weight_decay").fail("must be finite and >= 0, found \(wd)") }
         let momentum = o.child("momentum").double() ?? 0
-        if momentum < 0 || momentum >= 1 { o.child("momentum").fail("must be in [0, 1), found \(momentum)") }
+        if !(momentum >= 0 && momentum < 1) { o.child("momentum").fail("must be in [0, 1), found \(momentum)") }
         return OptimizerSpec(name: name, lr: lr, betas: betas, eps: eps, weightDecay: wd, momentum: momentum,
                              nesterov: o.child("nesterov").bool() ?? false)
     }
@@ -178,11 +187,11 @@ extension ExperimentSpec {
         let warmup = s.child("warmup").double() ?? (kind == .wsd ? 0.02 : 0)
         let decay = s.child("decay").double() ?? (kind == .wsd ? 0.02 : 0)
         let floor = s.child("floor").double() ?? 0
-        if warmup < 0 || warmup > 1 { s.child("warmup").fail("must be a fraction in [0, 1], found \(warmup)") }
-        if decay < 0 || decay > 1 { s.child("decay").fail("must be a fraction in [0, 1], found \(decay)") }
+        if !(warmup >= 0 && warmup <= 1) { s.child("warmup").fail("must be a fraction in [0, 1], found \(warmup)") }
+        if !(decay >= 0 && decay <= 1) { s.child("decay").fail("must be a fraction in [0, 1], found \(decay)") }
         if kind != .wsd && s.child("decay").isPresent { s.child("decay").fail("only the wsd schedule has a decay fraction") }
         if warmup + decay > 1 { s.fail("warmup + decay must be at most 1, found \(warmup + decay)") }
-        if floor < 0 || floor > 1 { s.child("floor").fail("must be a fraction of the peak in [0, 1], found \(floor)") }
+        if !(floor >= 0 && floor <= 1) { s.child("floor").fail("must be a fraction of the peak in [0, 1], found \(floor)") }
         return ScheduleSpec(kind: kind, warmup: warmup, decay: decay, floor: floor)
     }
 
@@ -190,10 +199,12 @@ extension ExperimentSpec {
         guard l.isPresent else { return nil }
         l.keys(allowed: ["rank", "alpha", "dropout", "targets"])
         let rank = positive(l.child("rank"), default: 8)
-        let alpha = l.child("alpha").double() ?? Double(2 * rank)
-        if alpha <= 0 { l.child("alpha").fail("must be > 0") }
+        // `2 * rank` overflowed for a rank near Int.max while the file was read.
+        if rank > LoRAConfig.maxRank { l.child("rank").fail("must be at most \(LoRAConfig.maxRank), found \(rank)") }
+        let alpha = l.child("alpha").double() ?? 2 * Double(rank)
+        if !(alpha > 0 && alpha.isFinite) { l.child("alpha").fail("must be > 0 and finite, found \(alpha)") }
         let dropout = l.child("dropout").double() ?? 0
-        if dropout < 0 || dropout >= 1 { l.child("dropout").fail("must be in [0, 1), found \(dropout)") }
+        if !(dropout >= 0 && dropout < 1) { l.child("dropout").fail("must be in [0, 1), found \(dropout)") }
         let targets = l.child("targets").strings() ?? LoRASpec.allTargets
         for (i, target) in targets.enumerated() where !LoRASpec.allTargets.contains(target) {
             l.diagnostics.add("\(l.path).targets[\(i)]", l.child("targets").line, "'\(target)' names no module; allowed: \(LoRASpec.allTargets.joined(separator: ", "))")
@@ -222,7 +233,8 @@ extension ExperimentSpec {
             var changed: [String] = []
             for key in defaults.keys.sorted() {
                 guard let v = item.child(key).double() else { continue }
-                if key == "beta" && v <= 0 { item.child(key).fail("must be > 0, found \(v)") }
+                if key == "beta" && !(v > 0 && v.isFinite) { item.child(key).fail("must be > 0 and finite, found \(v)") }
+                else if !v.isFinite { item.child(key).fail("must be finite, found \(v)") }
                 if (key == "alpha" || key == "gamma") && v < 0 && name != "simnpo" && name != "simnpo_rt" { item.child(key).fail("must be >= 0, found \(v)") }
                 if v != defaults[key] { changed.append("\(key)=\(formatNumber(v))") }
                 parameters[key] = v
@@ -292,6 +304,22 @@ extension ExperimentSpec {
                               mass: e.child("mass").string(), divergenceSamples: divergence,
                               divergenceLength: positive(e.child("divergence_length"), default: 32),
                               speedThreshold: threshold, mia: mia, tofu: tofu)
+    }
+
+    /// The problems of a spec read back from a run's `spec.json`, which skipped the YAML reader's
+    /// checks: a hand-edited or damaged file naming an unknown stage trapped the plan's lookup.
+    func storedSpecProblems() -> [SpecIssue] {
+        let d = SpecDiagnostics()
+        if seeds.isEmpty { d.add("seeds", nil, "must list at least one seed") }
+        if let bad = seeds.first(where: { $0 < 0 }) { d.add("seeds", nil, "seeds must be >= 0, found \(bad)") }
+        if dataSeed < 0 { d.add("data_seed", nil, "must be >= 0, found \(dataSeed)") }
+        for (name, source) in datasets.sorted(by: { $0.key < $1.key }) {
+            guard case .generator(_, let size, let testSize) = source else { continue }
+            if !(1...GeneratorError.maxCount).contains(size) { d.add("datasets.\(name).size", nil, "must be in 1...\(GeneratorError.maxCount), found \(size)") }
+            if !(0...GeneratorError.maxCount).contains(testSize) { d.add("datasets.\(name).test_size", nil, "must be in 0...\(GeneratorError.maxCount), found \(testSize)") }
+        }
+        crossCheck(d)
+        return d.issues
     }
 
     /// Checks the references between parts of the spec (run once the parts themselves are valid).

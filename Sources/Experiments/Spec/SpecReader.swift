@@ -116,14 +116,37 @@ struct SpecNode {
 
     func int(required: Bool = false) -> Int? {
         guard isPresent, let node else { if required { fail("required") }; return nil }
-        guard case .scalar = node, let v = node.int else { fail("expected an integer, found '\(node.string ?? "a collection")'"); return nil }
+        guard case .scalar = node, let v = Self.integer(node) else { fail("expected an integer, found '\(node.string ?? "a collection")'"); return nil }
         return v
+    }
+
+    /// Yams' `node.int`, except that a YAML 1.1 sexagesimal integer (`1:30` is 90) is computed
+    /// here with overflow checks: Yams multiplies its digits unchecked, so a value such as
+    /// `1:1:1:1:1:1:1:1:1:1:1:1` trapped. Out of range, it is not an integer (nil).
+    static func integer(_ node: Node) -> Int? {
+        guard case .scalar(let s) = node, s.style == .plain || s.style == .any else { return nil }
+        let text = s.string.replacingOccurrences(of: "_", with: "")
+        let negative = text.hasPrefix("-")
+        let body = negative || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
+        // Where Yams does not read sexagesimal (no ':', or a radix prefix), its reading is kept.
+        guard body.contains(":"), !body.hasPrefix("0") else { return node.int }
+        var value = 0
+        for part in body.components(separatedBy: ":") {
+            guard let digit = Int(part, radix: 10) else { return nil }
+            let (shifted, o1) = value.multipliedReportingOverflow(by: 60)
+            let (sum, o2) = shifted.addingReportingOverflow(digit)
+            if o1 || o2 { return nil }
+            value = sum
+        }
+        guard negative else { return value }
+        let (negated, o) = 0.subtractingReportingOverflow(value)
+        return o ? nil : negated
     }
 
     func double(required: Bool = false) -> Double? {
         guard isPresent, let node else { if required { fail("required") }; return nil }
         guard case .scalar = node else { fail("expected a number"); return nil }
-        if let v = node.int { return Double(v) }
+        if let v = Self.integer(node) { return Double(v) }
         // YAML 1.1 resolves 1e-4 (no dot) as a string; accept any decimal that Double parses.
         if let v = node.float ?? node.string.flatMap(Double.init) { return v }
         fail("expected a number, found '\(node.string ?? "")'"); return nil

@@ -38,6 +38,8 @@ public struct UnlearningOptions: Sendable {
 
     public func validate() throws {
         try require(steps >= 1, "UnlearningOptions.steps", "must be >= 1, got \(steps)")
+        // The batches of every step are listed up front (and `steps + 1` of them for the forget set).
+        try require(steps <= Batcher.maxPlannedSteps, "UnlearningOptions.steps", "must be at most \(Batcher.maxPlannedSteps), got \(steps)")
         if let m = microBatchSize { try require(m >= 1, "UnlearningOptions.microBatchSize", "must be >= 1, got \(m)") }
         try batching.validate()
         try optimizer.validate()
