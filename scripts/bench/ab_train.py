@@ -10,12 +10,12 @@ Prints the median of the per-pair ratios (A's speed over B's) with quartiles, fo
 forward steps. Standard library only.
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lockstep import Engine  # noqa: E402
 
 
 def main():
@@ -30,32 +30,20 @@ def main():
     ap.add_argument("--pause", type=float, default=0.05)
     a = ap.parse_args()
 
-    def start(binary, env_pairs):
+    def start(name, binary, env_pairs):
         env = dict(os.environ)
         for pair in env_pairs:
             k, _, v = pair.partition("=")
             env[k] = v
         cmd = [binary, "bench", "train", "--preset", a.preset, "--threads", str(a.threads), "--lockstep"]
-        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        return Engine(name, cmd, env)
 
-    procs = {"A": start(a.a, a.a_env), "B": start(a.b, a.b_env)}
-
-    def reply(name):
-        while True:
-            line = procs[name].stdout.readline()
-            if not line:
-                sys.exit(f"{name} stopped")
-            if line.startswith("{"):
-                return json.loads(line)
-
-    for name in procs:
-        reply(name)
+    procs = {"A": start("A", a.a, a.a_env), "B": start("B", a.b, a.b_env)}
+    for p in procs.values():
+        p.reply()
 
     def step(name, phase):
-        time.sleep(a.pause)
-        procs[name].stdin.write(phase + "\n")
-        procs[name].stdin.flush()
-        return reply(name)["seconds"]
+        return procs[name].step(phase, a.pause)
 
     print(f"{a.preset}, {a.threads} threads, {a.steps} lockstep pairs per phase; ratio = B's time / A's time")
     for phase in ("train", "forward"):
@@ -72,8 +60,7 @@ def main():
               f"{statistics.median(times['B']) * 1e3:8.2f} ms   A is {statistics.median(ratios):.3f}x B "
               f"(quartiles {q[0]:.3f}-{q[2]:.3f})")
     for p in procs.values():
-        p.stdin.close()
-        p.wait()
+        p.close()
 
 
 if __name__ == "__main__":

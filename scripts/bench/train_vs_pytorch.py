@@ -24,6 +24,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lockstep import Engine  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # vocab, hidden, intermediate, layers, heads, kv heads, batch, seq (Models' ModelPreset and ENGINE.md)
@@ -82,18 +85,8 @@ def lockstep(a):
         "pytorch": [sys.executable, os.path.abspath(__file__), "--worker", "--lockstep", "--preset", a.preset,
                     "--threads", str(a.threads)] + extra,
     }
-    procs = {name: subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for name, cmd in commands.items()}
-
-    def reply(name):
-        while True:
-            line = procs[name].stdout.readline()
-            if not line:
-                sys.exit(f"{name} stopped: {' '.join(commands[name])}")
-            if line.startswith("{"):
-                return json.loads(line)
-
-    params = {name: reply(name)["parameters"] for name in procs}
+    procs = {name: Engine(name, cmd) for name, cmd in commands.items()}
+    params = {name: p.reply()["parameters"] for name, p in procs.items()}
     if params["palimpsest"] != params["pytorch"]:
         sys.exit(f"the two models differ: {params}")
     v, d, f, layers, heads, kv, b0, s0 = PRESETS[a.preset]
@@ -103,10 +96,7 @@ def lockstep(a):
     flops["forward"] = flops["train"] / 3
 
     def step(name, phase):
-        time.sleep(a.pause)
-        procs[name].stdin.write(phase + "\n")
-        procs[name].stdin.flush()
-        return reply(name)["seconds"]
+        return procs[name].step(phase, a.pause)
 
     print(f"{a.preset}: {params['palimpsest']} parameters, {tokens} tokens per step, {a.threads} threads; "
           f"{a.steps} lockstep pairs per phase after one warm-up pair")
@@ -124,9 +114,7 @@ def lockstep(a):
         results[phase] = (times, ratios)
     rss = {}
     for name, p in procs.items():
-        p.stdin.close()
-        rss[name] = reply(name)["peak_rss_mib"]
-        p.wait()
+        rss[name] = p.close()["peak_rss_mib"]
     for phase, (times, ratios) in results.items():
         for name in procs:
             med = statistics.median(times[name])
