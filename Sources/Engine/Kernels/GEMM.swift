@@ -153,7 +153,8 @@ struct GEMMProblem: @unchecked Sendable {
 
         // Work items: row blocks of about `mc` rows (a multiple of the thread count), times
         // column groups (below); threads take them in order as they become free.
-        let blocksForCache = max(1, (m + kernel.mc - 1) / kernel.mc)
+        let mc = threads == 1 ? kernel.mcOneThread ?? kernel.mc : kernel.mc
+        let blocksForCache = max(1, (m + mc - 1) / mc)
         let cacheRowBlocks = min(rowPanels, threads > 1 ? (blocksForCache + threads - 1) / threads * threads : blocksForCache)
         // Narrow products (n < 16 panels) cannot split their columns: four items per thread come
         // from the rows instead, so a thread that starts late still gets a share. Each item
