@@ -16,10 +16,15 @@ public enum GEMMKernelsAVX512 {
     /// (`a[p * 12 + i]`) and a packed `kc x 32` panel of B (`b[p * 32 + j]`). `beta == 0` never
     /// reads C. Each element is one fused multiply-add per `p` in increasing order, then
     /// `fma(alpha, acc, beta * c)`, exactly like Engine's other kernels.
+    ///
+    /// `ahead` is prefetched, one line every 4 depth steps (`kc / 4` lines): the caller's next B
+    /// panel, usually in L3. Asked for in one burst before the call, those lines filled the L1
+    /// miss buffers and stalled the prefetches themselves; spread over the loop they overlap it.
     @inline(never)
     public static func kernel12x32(
         _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
+        _ ahead: UnsafeRawPointer
     ) {
         typealias V = SIMD16<Float>
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
@@ -36,7 +41,9 @@ public enum GEMMKernelsAVX512 {
         }
         var pa = a
         var pb = UnsafeRawPointer(b)
-        for _ in 0..<kc {
+        var pf = ahead
+        for p in 0..<kc {
+            if p & 3 == 0 { llvmPrefetch(pf, 0, 3, 1); pf += 64 }
             let b0 = pb.loadUnaligned(as: V.self)
             let b1 = pb.loadUnaligned(fromByteOffset: 64, as: V.self)
             var av = V(repeating: pa[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)

@@ -96,10 +96,10 @@ extension AttentionKernel {
             return
         }
         if h == kernel.mr && w == kernel.nr {
-            kernel.body(depth, a, b, c, ldc, alpha, beta)
+            kernel.body(depth, a, b, c, ldc, alpha, beta, UnsafeRawPointer(b))
             return
         }
-        kernel.body(depth, a, b, edge, kernel.nr, 1, 0)
+        kernel.body(depth, a, b, edge, kernel.nr, 1, 0, UnsafeRawPointer(b))
         storeEdgeTile(edge, nr: kernel.nr, into: c, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: beta)
     }
 

@@ -315,32 +315,27 @@ struct GEMMProblem: @unchecked Sendable {
         let mr = kernel.mr, nr = kernel.nr, body = kernel.body
         let betaHere: Float = p0 == 0 ? beta : 1
         let panelFloats = kc * nr
-        let tilesDown = (rows + mr - 1) / mr
-        // The next B micro-panel is prefetched into L1 a slice per tile while this one is in use.
-        let lineFloats = 16  // floats per 64-byte line
-        let prefetchPerTile = (panelFloats / lineFloats + tilesDown - 1) / tilesDown * lineFloats
+        // The next B micro-panel is prefetched into L1 a slice per tile (the kernel spreads its
+        // slice over its loop) while this one is in use; once all of it is asked for, the tiles
+        // point the kernel at the panel in use, already in L1.
+        let sliceFloats = (kc + 3) / 4 * 16  // kc / 4 lines of 16 floats
         for jp in colPanels {
             let bPanel = UnsafePointer(bBlock + jp * panelFloats)
-            let next = jp + 1 < colPanels.upperBound ? bPanel + panelFloats : nil
+            let hasNext = jp + 1 < colPanels.upperBound
             let col = j0 + jp * nr
             let w = min(nr, n - col)
             var aPanel = UnsafePointer(aBlock)
             var row = i0
             var prefetchAt = 0
             while row < i0 + rows {
-                if let next {
-                    let end = min(panelFloats, prefetchAt + prefetchPerTile)
-                    while prefetchAt < end {
-                        llvmPrefetch(UnsafeRawPointer(next + prefetchAt), 0, 3, 1)
-                        prefetchAt += lineFloats
-                    }
-                }
+                let ahead = UnsafeRawPointer(hasNext && prefetchAt < panelFloats ? bPanel + panelFloats + prefetchAt : bPanel)
+                prefetchAt += sliceFloats
                 let h = min(mr, m - row)
                 let cTile = c + row * ldc + col
                 if h == mr && w == nr {
-                    body(kc, aPanel, bPanel, cTile, ldc, alpha, betaHere)
+                    body(kc, aPanel, bPanel, cTile, ldc, alpha, betaHere, ahead)
                 } else {
-                    body(kc, aPanel, bPanel, edge, nr, 1, 0)
+                    body(kc, aPanel, bPanel, edge, nr, 1, 0, ahead)
                     storeEdgeTile(edge, nr: nr, into: cTile, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: betaHere)
                 }
                 aPanel += kc * mr

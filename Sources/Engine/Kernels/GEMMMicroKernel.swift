@@ -11,9 +11,12 @@ import EngineAVX512
 /// edge path) give bit-identical results.
 @usableFromInline
 struct GEMMMicroKernel: @unchecked Sendable {
+    /// `ahead`: memory the caller will want next (the next B micro-panel); the kernel asks for one
+    /// 64-byte line of it every 4 depth steps, `kc / 4` lines in all. A hint, never dereferenced.
     typealias Body = (
         _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) -> Void
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
+        _ ahead: UnsafeRawPointer) -> Void
 
     /// The same kernel with A read in place, element (row i, depth p) at
     /// `a[i * rowStride + p * depthStride]`: (kc, a, rowStride, depthStride, b, c, ldc, alpha, beta).
@@ -83,7 +86,8 @@ func gemmStoreTile(_ p: UnsafeMutablePointer<Float>, _ acc: SIMD8<Float>, _ alph
 
 func kernel6x16(
     _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
+    _ ahead: UnsafeRawPointer
 ) {
     var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
     var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
@@ -99,7 +103,9 @@ func kernel6x16(
     }
     var pa = a
     var pb = UnsafeRawPointer(b)
-    for _ in 0..<kc {
+    var pf = ahead
+    for p in 0..<kc {
+        if p & 3 == 0 { llvmPrefetch(pf, 0, 3, 1); pf += 64 }
         let b0 = pb.loadUnaligned(as: SIMD8<Float>.self)
         let b1 = pb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
         var av = SIMD8<Float>(repeating: pa[0])

@@ -82,13 +82,43 @@ enum GEMMPack {
         p0: Int, kc: Int, j0: Int, cols: Int, nr: Int,
         into dst: UnsafeMutablePointer<Float>
     ) {
+        if !trans {
+            // op(B)[p, j] = b[p * ldb + j]: each stored row is read once, left to right across every
+            // panel, so the reads are contiguous runs the hardware prefetcher follows; panel by panel
+            // they would be `nr`-float pieces `ldb` apart, each a cache miss.
+            let full = cols / nr, w = cols - full * nr
+            var src = b + p0 * ldb + j0
+            // Rows `ldb` apart defeat the hardware prefetcher: ask for the row `ahead` rows on now.
+            let ahead = 6
+            for p in 0..<kc {
+                if p + ahead < kc {
+                    let next = UnsafeRawPointer(src + ahead * ldb)
+                    var offset = 0
+                    while offset < cols * 4 {
+                        llvmPrefetch(next + offset, 0, 3, 1)
+                        offset += 64
+                    }
+                }
+                var d = dst + p * nr
+                for q in 0..<full {
+                    copyRun(src + q * nr, d, nr)
+                    d += kc * nr
+                }
+                if w > 0 {
+                    for c in 0..<w { d[c] = src[full * nr + c] }
+                    for c in w..<nr { d[c] = 0 }
+                }
+                src += ldb
+            }
+            return
+        }
         var panel = dst
         var j = 0
         while j < cols {
             let w = min(nr, cols - j)
-            if trans && w == nr && nr % 8 == 0 && kc >= 8 {
+            if w == nr && nr % 8 == 0 && kc >= 8 {
                 transposeRowsB(b + (j0 + j) * ldb + p0, ldb: ldb, kc: kc, nr: nr, into: panel)
-            } else if trans {
+            } else {
                 // op(B)[p, j] = b[j * ldb + p]: read each stored row contiguously, write it strided.
                 for c in 0..<w {
                     let src = b + (j0 + j + c) * ldb + p0
@@ -99,21 +129,6 @@ enum GEMMPack {
                     for c in w..<nr {
                         var d = panel + c
                         for _ in 0..<kc { d.pointee = 0; d += nr }
-                    }
-                }
-            } else {
-                var src = b + p0 * ldb + (j0 + j)
-                var d = panel
-                if w == nr {
-                    for _ in 0..<kc {
-                        copyRun(src, d, nr)
-                        src += ldb; d += nr
-                    }
-                } else {
-                    for _ in 0..<kc {
-                        for c in 0..<w { d[c] = src[c] }
-                        for c in w..<nr { d[c] = 0 }
-                        src += ldb; d += nr
                     }
                 }
             }
