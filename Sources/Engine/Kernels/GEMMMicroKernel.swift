@@ -32,9 +32,9 @@ struct GEMMMicroKernel: @unchecked Sendable {
     /// Rows of A packed at a time (`mc * kc` floats should stay in L2).
     let mc: Int
     /// `mc` for a product computed on one thread. Measured on the AVX-512 kernel: 240 rather than
-    /// 432 rows made the one-thread products with n = 1024 (2048x2816x1024 NN, 2816x2048x1024 TN)
-    /// 10-20% faster and the others no slower, while two-thread training steps were 1.5% slower
-    /// with it, so each thread count keeps its own.
+    /// 432 rows took the one-thread products with n = 1024 (2048x2816x1024 NN, 2816x2048x1024 TN)
+    /// from 87-89% to 94-95% of OpenBLAS, the others no slower, while two-thread training steps
+    /// were 1.5% slower with it, so each thread count keeps its own (docs/performance.md).
     var mcOneThread: Int? = nil
     let body: Body
     /// Only where written (AVX-512); callers pack A for `body` otherwise.
