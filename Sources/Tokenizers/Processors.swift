@@ -70,6 +70,15 @@ indirect enum PostProcessor {
         return Int32(id)
     }
 
+    /// The largest id this post-processor inserts, if any: part of the tokenizer's id range.
+    var largestID: Int32? {
+        switch self {
+        case .none: return nil
+        case .template(let prefix, let suffix): return (prefix + suffix).max()
+        case .sequence(let list): return list.compactMap(\.largestID).max()
+        }
+    }
+
     func apply(_ ids: [Int32]) -> [Int32] {
         switch self {
         case .none: return ids

@@ -135,9 +135,12 @@ public final class Tokenizer: @unchecked Sendable {
 
     // MARK: Vocabulary
 
-    /// Number of ids (model vocabulary and added tokens), i.e. one more than the largest id.
+    /// Number of ids (model vocabulary, added tokens and the post-processor's special tokens),
+    /// i.e. one more than the largest id `encode` can produce. A template id past the vocabulary
+    /// counts too, so that checks of the tokenizer against a model's vocabulary see it.
     public var vocabularySize: Int {
-        max(model.vocabularySize, (addedTokens.map(\.id).max() ?? -1) + 1)
+        max(model.vocabularySize, (addedTokens.map(\.id).max() ?? -1) + 1,
+            Int(postProcessor?.largestID ?? -1) + 1)
     }
 
     /// The id of a token string (added tokens first, then the model vocabulary).

@@ -73,6 +73,22 @@ import Testing
         #expect(try Tokenizer(data: Data(gap.utf8)).encode("ab", addSpecialTokens: false) == [1000])
     }
 
+    /// A post-processor may insert an id that neither the vocabulary nor the added tokens hold;
+    /// `vocabularySize` covers it, so that a model too small for it is refused before training
+    /// or evaluation gathers a row past the end of its embedding.
+    @Test func postProcessorIdsCountInTheVocabularySize() throws {
+        let vocab = #""model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}"#
+        let template = #"{\#(vocab), "post_processor": {"type": "Sequence", "processors": [{"type": "ByteLevel"}, {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}, {"Sequence": {"id": "A"}}, {"SpecialToken": {"id": "</s>"}}], "special_tokens": {"<s>": {"ids": [7]}, "</s>": {"ids": [5000]}}}]}}"#
+        let t = try Tokenizer(data: Data(template.utf8))
+        #expect(t.encode("ab") == [7, 0, 1, 5000])
+        #expect(t.vocabularySize == 5001)
+        let bert = #"{\#(vocab), "post_processor": {"type": "BertProcessing", "cls": ["[CLS]", 40], "sep": ["[SEP]", 41]}}"#
+        #expect(try Tokenizer(data: Data(bert.utf8)).vocabularySize == 42)
+        // Ids inside the vocabulary leave it as it was.
+        let inside = #"{\#(vocab), "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}, {"Sequence": {"id": "A"}}], "special_tokens": {"<s>": {"ids": [1]}}}}"#
+        #expect(try Tokenizer(data: Data(inside.utf8)).vocabularySize == 2)
+    }
+
     /// Ids are held as Int32 while encoding: an added token or a post-processor id of 2^32 (which
     /// the JSON reader takes as an integer) trapped `Int32(_:)` when encoding, or when loading.
     @Test func idsBeyondInt32AreRefusedByField() throws {
