@@ -84,11 +84,11 @@ enum GEMMPack {
     ) {
         if !trans {
             // op(B)[p, j] = b[p * ldb + j]: each stored row is read once, left to right across every
-            // panel, so the reads are contiguous runs the hardware prefetcher follows; panel by panel
-            // they would be `nr`-float pieces `ldb` apart, each a cache miss.
+            // panel (panel by panel, the reads were `nr`-float pieces `ldb` apart, and the copy
+            // stalled on them). The jump from row to row still defeats the hardware prefetcher,
+            // so the row `ahead` rows on is asked for while this one is copied.
             let full = cols / nr, w = cols - full * nr
             var src = b + p0 * ldb + j0
-            // Rows `ldb` apart defeat the hardware prefetcher: ask for the row `ahead` rows on now.
             let ahead = 6
             for p in 0..<kc {
                 if p + ahead < kc {
