@@ -192,11 +192,17 @@ enum SplitPattern {
     /// exponentially (`(\w|\w)*$x`) made encoding a sentence hang. Each probe runs under a budget of
     /// ICU's progress reports, which come every 10 000 matcher steps: a count of work, not a clock,
     /// so the verdict does not depend on the machine's load. Ordinary patterns take a few hundred
-    /// steps on these texts.
+    /// steps on these texts. A blow-up needs a long run of what the looping part matches, then a
+    /// failure: so the probes are runs of each kind of character tokenizers treat apart (ASCII and
+    /// accented letters, CJK, digits, spaces, tabs, newlines, punctuation, contractions, emoji),
+    /// each ended by a character of another kind.
     static let probeBudget = 100
     static let probes = ["Hello world! 123 héllo\n  <|endoftext|> ü", String(repeating: "a", count: 40) + "!",
                          String(repeating: " ", count: 40) + "x", String(repeating: "1", count: 40) + "a",
-                         String(repeating: "a ", count: 20) + "\n", String(repeating: "'s", count: 20) + "\u{1F600}"]
+                         String(repeating: "a ", count: 20) + "\n", String(repeating: "'s", count: 20) + "\u{1F600}",
+                         String(repeating: "é", count: 40) + "!", String(repeating: "中", count: 40) + "!",
+                         String(repeating: "\n", count: 40) + "x", String(repeating: "\t", count: 40) + "x",
+                         String(repeating: "!", count: 40) + "a", String(repeating: "\u{1F600}", count: 20) + "a"]
 
     /// The first probe on which `re` exceeds the budget, or nil.
     static func backtrackingProbe(_ re: NSRegularExpression) -> String? {

@@ -134,6 +134,19 @@ import Testing
             }
             #expect(Date().timeIntervalSince(start) < 5)
         }
+        // Patterns that blow up only on a long run of one kind of character: punctuation, CJK,
+        // newlines, emoji (none of which the first probes had in a run).
+        for pattern in [#"(\\p{P}|\\p{P})*$x"#, #"(\\p{Han}|\\p{Han})*$x"#, #"(\\n|\\s)*$x"#, #"(\\p{So}|\\p{So})*$x"#] {
+            let text = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\#(pattern)"}, "behavior": "Isolated", "invert": false}}"#
+            let start = Date()
+            do {
+                _ = try Tokenizer(data: Data(text.utf8), file: "redos.json")
+                Issue.record("expected a refusal for /\(pattern)/")
+            } catch let e as TokenizerError {
+                #expect(e.kind == .invalidField && e.message.contains("backtracks catastrophically"), "\(e)")
+            }
+            #expect(Date().timeIntervalSince(start) < 5)
+        }
         // Ordinary custom patterns still load and split as before.
         let split = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, " ": 2}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\s+|[a-z]+"}, "behavior": "Isolated", "invert": false}}"#
         #expect(try Tokenizer(data: Data(split.utf8)).encode("ab ba", addSpecialTokens: false) == [0, 1, 2, 1, 0])
