@@ -153,6 +153,38 @@ final class BackwardContext {
         }
     }
 
+    /// Adds `g` to rows `start ..< start + g.count / inner` of `t`'s gradient (`inner` elements per
+    /// row), as `accumulate` would with a zero tensor holding `g` at those rows, but touching only
+    /// those rows where `t` already has an owned gradient: the slices of one tensor (a batch cut
+    /// into rows) each used to zero-fill and add a whole tensor.
+    func accumulateRows(_ t: Tensor, start: Int, inner: Int, _ g: Tensor) {
+        guard t._requiresGrad else { return }
+        check(start >= 0 && start * inner + g.count <= t.count, "backward: rows from \(start) of \(g.count) elements for tensor \(t.shape)")
+        let dst: Tensor
+        if t.node == nil {
+            if let existing = t.grad {
+                Elementwise.addInPlace(existing.pointer + start * inner, g.pointer, count: g.count)
+                return
+            }
+            dst = Tensor(zeros: t.shape)
+            t.grad = dst
+        } else if let (existing, isOwned) = pending[ObjectIdentifier(t)] {
+            if isOwned {
+                Elementwise.addInPlace(existing.pointer + start * inner, g.pointer, count: g.count)
+                return
+            }
+            dst = Tensor.uninitialized(t.shape)
+            dst.pointer.update(from: existing.pointer, count: t.count)
+            Elementwise.addInPlace(dst.pointer + start * inner, g.pointer, count: g.count)
+            pending[ObjectIdentifier(t)] = (dst, true)
+            return
+        } else {
+            dst = Tensor(zeros: t.shape)
+            pending[ObjectIdentifier(t)] = (dst, true)
+        }
+        (dst.pointer + start * inner).update(from: g.pointer, count: g.count)
+    }
+
     /// The buffer a rule may add `t`'s gradient into directly (a leaf parameter's `grad`),
     /// or nil when the rule must produce a fresh gradient tensor and call `accumulate`.
     func leafGradBuffer(_ t: Tensor) -> UnsafeMutablePointer<Float>? {

@@ -10,11 +10,7 @@ extension Autograd {
             ctx.accumulate(x, g, owned: false)
 
         case .sliceRows(let x, let start):
-            guard ctx.wants(x) else { return }
-            let dx = Tensor(zeros: x.shape)
-            let inner = x.count / x.shape[0]
-            (dx.pointer + start * inner).update(from: g.pointer, count: g.count)
-            ctx.accumulate(x, dx, owned: true)
+            ctx.accumulateRows(x, start: start, inner: x.count / x.shape[0], g)
 
         case .narrow(let x, let axis, let start):
             guard ctx.wants(x) else { return }

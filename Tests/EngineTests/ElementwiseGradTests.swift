@@ -104,6 +104,22 @@ import Testing
             return out
         }
         GradCheck().run("concat", inputs: [x, y], engine: { concat([$0[0], $0[1]], axis: 1) }, reference: concatRef)
+        // Several (overlapping) row slices of one tensor, of a leaf and of an intermediate whose
+        // gradient is first set by an op that does not own it (`+` passes its gradient on as is):
+        // each slice adds only its rows.
+        func slicesRef(_ v: [Double]) -> [Double] {
+            Array(v[0..<30]).map { $0 * 3 } + Array(v[15..<60]) + Array(v[15..<45]) + Array(v[45..<60])
+        }
+        GradCheck().run("row slices of a leaf", inputs: [x]) { xs in
+            concat([xs[0].rows(0..<2).scaled(by: 3), xs[0].rows(1..<4), xs[0].rows(1..<3), xs[0].rows(3..<4)], axis: 0)
+        } reference: { slicesRef($0[0]) }
+        GradCheck().run("row slices of an intermediate", inputs: [x]) { xs in
+            let h = xs[0].scaled(by: 2)
+            let sliced = concat([h.rows(0..<2).scaled(by: 3), h.rows(1..<4), h.rows(1..<3), h.rows(3..<4)], axis: 0)
+            return concat([sliced, h + xs[0]], axis: 0)
+        } reference: { xs in
+            slicesRef(xs[0].map { $0 * 2 }) + xs[0].map { $0 * 3 }
+        }
         // The same tensor used twice (a diamond in the graph) accumulates both paths.
         GradCheck().run("diamond", inputs: [x]) { mul($0[0], $0[0].reshaped([60]).reshaped([4, 3, 5])) + $0[0] } reference: {
             $0[0].map { $0 * $0 + $0 }
