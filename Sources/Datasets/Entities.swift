@@ -42,7 +42,6 @@ public struct EntityDataset: Sendable, Equatable {
 
 public enum Entities {
     public static func generate(_ config: EntityConfig, seed: UInt64) throws -> EntityDataset {
-        guard config.trainEntities >= 0, config.testEntities >= 0 else { throw GeneratorError("entities: counts must be >= 0") }
         try GeneratorError.checkCounts("entities", ["train people": config.trainEntities, "test people": config.testEntities])
         let nAttr = EntityAttribute.allCases.count
         guard (1...nAttr).contains(config.questionsPerEntity) else {

@@ -43,7 +43,6 @@ public enum Pretraining {
     /// The corpus. Chat documents never use a prompt in `excluding` (pass the stages' prompts so
     /// that pretraining teaches the formats, not the stage data); no document is a refusal.
     public static func generate(_ config: PretrainConfig, seed: UInt64, excluding: Set<String> = []) throws -> PretrainCorpus {
-        guard config.documents >= 0 else { throw GeneratorError("pretrain: documents must be >= 0, got \(config.documents)") }
         try GeneratorError.checkCounts("pretrain", ["documents": config.documents])
         guard (0...1).contains(config.chatFraction) else {
             throw GeneratorError("pretrain: chat fraction must be in [0, 1], got \(config.chatFraction)")

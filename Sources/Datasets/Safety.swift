@@ -126,7 +126,6 @@ public enum Safety {
         let cats = try selected(config.categories)
         var combos: [(UnsafeCategory, String, String)] = []
         for c in cats { for t in c.tasks { for tmpl in requestTemplates { combos.append((c, t, tmpl)) } } }
-        guard config.trainCount >= 0, config.testCount >= 0 else { throw GeneratorError("safety: counts must be >= 0") }
         try GeneratorError.checkCounts("safety", ["train count": config.trainCount, "test count": config.testCount])
         let total = config.trainCount + config.testCount
         guard total <= combos.count else {
