@@ -56,7 +56,7 @@ let package = Package(
                            "FileSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
         .executableTarget(name: "Fuzz", dependencies: ["Models", "Tokenizers", "Datasets", "Experiments"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "EngineAVX512"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], resources: [.copy("Fixtures")], swiftSettings: fastMath),

@@ -1,4 +1,7 @@
 import Foundation
+#if arch(x86_64)
+import EngineAVX512
+#endif
 
 /// Elementwise kernels over contiguous buffers. Large buffers are split across threads;
 /// each output element depends only on its inputs, so results never depend on the split.
@@ -78,6 +81,20 @@ enum Elementwise {
     /// `SwigluUpBackwardOp` compute them one at a time.
     static func swigluBackward(_ dy: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
                                dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
+        #if arch(x86_64)
+        if WideMath.enabled {
+            chunked(count) { s, n in
+                VectorMathAVX512.swigluBackward(dy + s, gate: gate + s, up: up + s, dGate: dGate + s, dUp: dUp + s, count: n)
+            }
+            return
+        }
+        #endif
+        swigluBackward8(dy, gate: gate, up: up, dGate: dGate, dUp: dUp, count: count)
+    }
+
+    /// `swigluBackward` on 8 lanes.
+    static func swigluBackward8(_ dy: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
         @inline(__always) func lanes(_ d: F8, _ g: F8, _ u: F8) -> (F8, F8) {
             let sg = sigmoid(g)
             return (d * u * (sg * (F8(repeating: 1) + g * (F8(repeating: 1) - sg))), d * (g * sg))
@@ -100,6 +117,17 @@ enum Elementwise {
                 for j in 0..<(n - i) { dGate[s + i + j] = a[j]; dUp[s + i + j] = b[j] }
             }
         }
+    }
+
+    /// `out = silu(gate) · up` (`SwigluOp`).
+    static func swiglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int) {
+        #if arch(x86_64)
+        if WideMath.enabled {
+            chunked(count) { s, n in VectorMathAVX512.swiglu(gate: gate + s, up: up + s, out: out + s, count: n) }
+            return
+        }
+        #endif
+        map2(gate, up, out, count: count, SwigluOp())
     }
 
     // x, y, out: [count]

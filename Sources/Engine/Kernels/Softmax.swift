@@ -1,10 +1,45 @@
 import Foundation
+#if arch(x86_64)
+import EngineAVX512
+#endif
+
+/// Whether the exp-heavy row and elementwise loops run on 16 lanes (EngineAVX512's
+/// `VectorMathAVX512`) instead of Engine's 8-lane loops. Both give bit-identical results (the same
+/// per-lane arithmetic, the same order of partial sums); the wide ones issue half the instructions.
+/// `PALIMPSEST_VECTOR_KERNELS=avx2` keeps the 8-lane loops, for timing one against the other.
+enum WideMath {
+    static let enabled: Bool = {
+        #if arch(x86_64)
+        return CPUFeatures.hasAVX512 && ProcessInfo.processInfo.environment["PALIMPSEST_VECTOR_KERNELS"] != "avx2"
+        #else
+        return false
+        #endif
+    }()
+}
 
 /// Row softmax, fused log-softmax + gather, and their backward passes. Rows run in parallel.
 enum SoftmaxKernel {
     /// Row maximum; NaN if any element is NaN (so NaN propagates through softmax as IEEE says).
     @inline(__always)
     static func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        #if arch(x86_64)
+        if WideMath.enabled { return VectorMathAVX512.rowMax(x, n) }
+        #endif
+        return rowMax8(x, n)
+    }
+
+    /// Σ exp(x[i] − m), and optionally writes the exponentials to `out`.
+    @inline(__always)
+    static func sumExp(_ x: UnsafePointer<Float>, _ n: Int, minus m: Float, out: UnsafeMutablePointer<Float>?) -> Float {
+        #if arch(x86_64)
+        if WideMath.enabled { return VectorMathAVX512.sumExp(x, n, minus: m, out: out) }
+        #endif
+        return sumExp8(x, n, minus: m, out: out)
+    }
+
+    /// `rowMax` on 8 lanes.
+    @inline(__always)
+    static func rowMax8(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var m = F8(repeating: -.infinity)
         var nan = SIMDMask<SIMD8<Int32>>(repeating: false)
         var i = 0
@@ -25,9 +60,9 @@ enum SoftmaxKernel {
         return hasNaN ? .nan : s
     }
 
-    /// Σ exp(x[i] − m), and optionally writes the exponentials to `out`.
+    /// `sumExp` on 8 lanes.
     @inline(__always)
-    static func sumExp(_ x: UnsafePointer<Float>, _ n: Int, minus m: Float, out: UnsafeMutablePointer<Float>?) -> Float {
+    static func sumExp8(_ x: UnsafePointer<Float>, _ n: Int, minus m: Float, out: UnsafeMutablePointer<Float>?) -> Float {
         let mv = F8(repeating: m)
         var acc = F8(repeating: 0)
         var i = 0
@@ -127,16 +162,33 @@ enum SoftmaxKernel {
                 if t == ignore { dr.update(repeating: 0, count: v); continue }
                 let xr = logits + r * v
                 let gr = g[r * gStride]
-                let lv = F8(repeating: lse[r]), ng = F8(repeating: -gr)
-                var i = 0
-                while i + 8 <= v {
-                    let e = simdExp(UnsafeRawPointer(xr + i).loadUnaligned(as: F8.self) - lv)
-                    UnsafeMutableRawPointer(dr + i).storeBytes(of: e * ng, as: F8.self)
-                    i += 8
-                }
-                while i < v { dr[i] = fastExp(xr[i] - lse[r]) * -gr; i += 1 }
+                expScaledRow(xr, minus: lse[r], times: -gr, into: dr, count: v)
                 dr[Int(t)] += gr
             }
         }
+    }
+
+    /// `d[i] = exp(x[i] − lse) · ng`: a row of the log-softmax-gather backward before its target term.
+    @inline(__always)
+    static func expScaledRow(_ x: UnsafePointer<Float>, minus lse: Float, times ng: Float,
+                             into d: UnsafeMutablePointer<Float>, count v: Int) {
+        #if arch(x86_64)
+        if WideMath.enabled { return VectorMathAVX512.expScaledRow(x, minus: lse, times: ng, into: d, count: v) }
+        #endif
+        expScaledRow8(x, minus: lse, times: ng, into: d, count: v)
+    }
+
+    /// `expScaledRow` on 8 lanes.
+    @inline(__always)
+    static func expScaledRow8(_ x: UnsafePointer<Float>, minus lse: Float, times ng: Float,
+                              into d: UnsafeMutablePointer<Float>, count v: Int) {
+        let lv = F8(repeating: lse), gv = F8(repeating: ng)
+        var i = 0
+        while i + 8 <= v {
+            let e = simdExp(UnsafeRawPointer(x + i).loadUnaligned(as: F8.self) - lv)
+            UnsafeMutableRawPointer(d + i).storeBytes(of: e * gv, as: F8.self)
+            i += 8
+        }
+        while i < v { d[i] = fastExp(x[i] - lse) * ng; i += 1 }
     }
 }

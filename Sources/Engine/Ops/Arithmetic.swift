@@ -158,6 +158,6 @@ extension Tensor {
 public func swiglu(_ gate: Tensor, _ up: Tensor) -> Tensor {
     check(gate.shape == up.shape, "swiglu: gate \(gate.shape) and up \(up.shape) must have the same shape")
     let out = Tensor.uninitialized(gate.shape)
-    Elementwise.map2(gate.pointer, up.pointer, out.pointer, count: gate.count, SwigluOp())
+    Elementwise.swiglu(gate: gate.pointer, up: up.pointer, out: out.pointer, count: gate.count)
     return out.recorded(Autograd.shouldRecord(gate, up), .swiglu(gate: gate, up: up))
 }
