@@ -127,12 +127,11 @@ final class BackwardContext {
         guard t._requiresGrad else { return }
         check(g.count == t.count, "backward: gradient of \(g.count) elements for tensor \(t.shape)")
         if t.node == nil {
-            if let dst = t.grad {
-                Elementwise.addInPlace(dst.pointer, g.pointer, count: t.count)
-            } else {
-                let dst = Tensor.uninitialized(t.shape)
+            let (dst, overwrite) = t.gradForWriting()
+            if overwrite {
                 dst.pointer.update(from: g.pointer, count: t.count)
-                t.grad = dst
+            } else {
+                Elementwise.addInPlace(dst.pointer, g.pointer, count: t.count)
             }
             return
         }
@@ -190,6 +189,15 @@ final class BackwardContext {
     func leafGradBuffer(_ t: Tensor) -> UnsafeMutablePointer<Float>? {
         guard t._requiresGrad, t.node == nil else { return nil }
         return t.ensureGrad().pointer
+    }
+
+    /// A parameter's gradient buffer for a writer that covers all of it, and whether to overwrite
+    /// (the first gradient since `resetGrad`, or a new buffer) rather than add; nil when `t` is
+    /// not a parameter.
+    func leafGradTarget(_ t: Tensor) -> (pointer: UnsafeMutablePointer<Float>, overwrite: Bool)? {
+        guard t._requiresGrad, t.node == nil else { return nil }
+        let (g, overwrite) = t.gradForWriting()
+        return (g.pointer, overwrite)
     }
 }
 

@@ -50,17 +50,19 @@ extension Autograd {
                 ctx.accumulate(x, dx, owned: true)
             }
             if ctx.wants(w) {
-                // dW[out, in] += dyᵀ[out, rows] · x[rows, in]
-                let direct = ctx.leafGradBuffer(w)
-                let dw = direct == nil ? Tensor(zeros: w.shape) : nil
+                // dW[out, in] (+)= dyᵀ[out, rows] · x[rows, in]; a parameter's first gradient of
+                // the step overwrites (beta 0), so the buffer is neither cleared nor read.
+                let direct = ctx.leafGradTarget(w)
+                let dw = direct == nil ? Tensor.uninitialized(w.shape) : nil
                 GEMM.sgemm(transA: true, transB: false, m: outF, n: inF, k: rows, alpha: 1, a: g.pointer, lda: outF,
-                           b: x.pointer, ldb: inF, beta: 1, c: direct ?? dw!.pointer, ldc: inF)
+                           b: x.pointer, ldb: inF, beta: (direct?.overwrite ?? true) ? 0 : 1, c: direct?.pointer ?? dw!.pointer, ldc: inF)
                 if let dw { ctx.accumulate(w, dw, owned: true) }
             }
             if let bias, ctx.wants(bias) {
-                let direct = ctx.leafGradBuffer(bias)
-                let db = direct == nil ? Tensor(zeros: bias.shape) : nil
-                Elementwise.sumRows(g.pointer, rows: rows, n: outF, into: direct ?? db!.pointer, accumulate: true)
+                let direct = ctx.leafGradTarget(bias)
+                let db = direct == nil ? Tensor.uninitialized(bias.shape) : nil
+                Elementwise.sumRows(g.pointer, rows: rows, n: outF, into: direct?.pointer ?? db!.pointer,
+                                    accumulate: !(direct?.overwrite ?? true))
                 if let db { ctx.accumulate(bias, db, owned: true) }
             }
 

@@ -125,7 +125,15 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     var node: Node?
     var _requiresGrad: Bool = false
     /// Accumulated gradient of a leaf tensor (same shape), or nil before the first backward.
-    public internal(set) var grad: Tensor?
+    /// Reading it after `resetGrad()` (before any gradient arrived) gives zeros.
+    public internal(set) var grad: Tensor? {
+        get { settleGrad(); return storedGrad }
+        set { storedGrad = newValue; gradIsStale = false }
+    }
+    /// The gradient buffer as stored, stale contents included (see `resetGrad`).
+    var storedGrad: Tensor?
+    /// `storedGrad` holds old values that stand for zeros: the next gradient overwrites them.
+    var gradIsStale = false
 
     init(shape: [Int], storage: TensorStorage, offset: Int = 0) {
         let n = Tensor.checkedCount(shape, op: "Tensor")
@@ -261,6 +269,24 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         if let g = grad { g.pointer.update(repeating: 0, count: g.count) }
     }
 
+    /// Zeroes the gradient lazily, keeping its buffer: the next backward pass writes its first
+    /// contribution over the old values instead of adding it to zeros, so a training step
+    /// neither clears the buffer nor reads it back (a weight's gradient GEMM runs with beta 0).
+    /// Reading `grad`, `withUnsafeMutableGradBufferPointer` or `settleGrad()` gives zeros until
+    /// then; a pointer to the buffer kept from before shows unspecified values until the next
+    /// backward pass or `settleGrad()`.
+    public func resetGrad() {
+        if storedGrad != nil { gradIsStale = true }
+    }
+
+    /// Writes the zeros a `resetGrad()` left pending, if no gradient has arrived since: call it
+    /// before reading the gradient through a pointer kept from earlier.
+    public func settleGrad() {
+        guard gradIsStale else { return }
+        if let g = storedGrad { g.pointer.update(repeating: 0, count: g.count) }
+        gradIsStale = false
+    }
+
     /// Drops the gradient buffer.
     public func clearGrad() { grad = nil }
 
@@ -270,6 +296,19 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         let g = Tensor(zeros: shape)
         grad = g
         return g
+    }
+
+    /// The leaf's gradient buffer for a writer that either overwrites all of it (`overwrite`:
+    /// the buffer is new or `resetGrad` left it stale) or adds to it. Either way the gradient
+    /// counts as written afterwards, so the caller must write every element when told to overwrite.
+    func gradForWriting() -> (buffer: Tensor, overwrite: Bool) {
+        if let g = storedGrad {
+            defer { gradIsStale = false }
+            return (g, gradIsStale)
+        }
+        let g = Tensor.uninitialized(shape)
+        storedGrad = g
+        return (g, true)
     }
 
     // MARK: - Element access

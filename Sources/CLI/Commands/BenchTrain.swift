@@ -250,8 +250,10 @@ struct BenchAdamW {
         optimizer = try AdamW(AdamWConfig(beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01))
     }
 
+    /// After the backward pass: the update, then the gradients reset (lazily, as the trainer does).
     func step() throws {
+        for t in tensors { t.settleGrad() }
         try optimizer.step(slots, learningRate: 1e-3)
-        for t in tensors { t.zeroGrad() }
+        for t in tensors { t.resetGrad() }
     }
 }

@@ -59,7 +59,7 @@ public struct StepReport: Sendable {
 /// Frozen tensors (`requiresGrad == false`, e.g. base weights under LoRA) get no slot; with LoRA
 /// attached the adapters' A and B are the slots (`CausalLM.trainableParameters`, PEFT names,
 /// weight decay by the usual rule: they are matrices). Every slot's gradient buffer is created
-/// up front and zeroed between steps, so backward adds into the same memory the optimizer reads.
+/// up front and reset between steps, so backward writes into the same memory the optimizer reads.
 struct ModelSlots {
     let tensors: [Tensor]
     let slots: [ParameterSlot]
@@ -77,7 +77,12 @@ struct ModelSlots {
         self.slots = slots
     }
 
-    func zeroGrad() { for t in tensors { t.zeroGrad() } }
+    /// Zeroes every gradient lazily (`Tensor.resetGrad`): backward then writes over the buffers.
+    func resetGrads() { for t in tensors { t.resetGrad() } }
+
+    /// Zeroes the gradients no backward pass wrote since `resetGrads`, before the slots'
+    /// pointers are read.
+    func settleGrads() { for t in tensors { t.settleGrad() } }
 }
 
 /// Rows of several token batches padded to one length (so one forward pass serves them all),
@@ -338,13 +343,14 @@ final class UpdateLoop {
     /// Throws before touching any parameter when the loss or the gradient is not finite.
     func update(_ k: Int, _ pass: (String) throws -> ObjectiveResult) throws -> StepReport {
         let ctx = context(k)
-        slots.zeroGrad()
+        slots.resetGrads()
         lora?.isTraining = true
         let result: ObjectiveResult
         do {
             defer { lora?.isTraining = false }
             result = try pass(ctx)
         }
+        slots.settleGrads()
         let norm = GradientClipping.globalNorm(slots.slots)
         guard norm.isFinite else {
             let culprit = slots.slots.first { s in s.grad.map { g in g.contains { !$0.isFinite } } ?? false }?.name ?? "?"
