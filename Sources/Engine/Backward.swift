@@ -54,15 +54,16 @@ extension Autograd {
                 // the step overwrites (beta 0), so the buffer is neither cleared nor read.
                 let direct = ctx.leafGradTarget(w)
                 let dw = direct == nil ? Tensor.uninitialized(w.shape) : nil
+                let (target, overwrite) = direct ?? (dw!.pointer, true)
                 GEMM.sgemm(transA: true, transB: false, m: outF, n: inF, k: rows, alpha: 1, a: g.pointer, lda: outF,
-                           b: x.pointer, ldb: inF, beta: (direct?.overwrite ?? true) ? 0 : 1, c: direct?.pointer ?? dw!.pointer, ldc: inF)
+                           b: x.pointer, ldb: inF, beta: overwrite ? 0 : 1, c: target, ldc: inF)
                 if let dw { ctx.accumulate(w, dw, owned: true) }
             }
             if let bias, ctx.wants(bias) {
                 let direct = ctx.leafGradTarget(bias)
                 let db = direct == nil ? Tensor.uninitialized(bias.shape) : nil
-                Elementwise.sumRows(g.pointer, rows: rows, n: outF, into: direct?.pointer ?? db!.pointer,
-                                    accumulate: !(direct?.overwrite ?? true))
+                let (target, overwrite) = direct ?? (db!.pointer, true)
+                Elementwise.sumRows(g.pointer, rows: rows, n: outF, into: target, accumulate: !overwrite)
                 if let db { ctx.accumulate(bias, db, owned: true) }
             }
 
