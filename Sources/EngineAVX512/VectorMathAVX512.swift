@@ -126,6 +126,51 @@ public enum VectorMathAVX512 {
         }
     }
 
+    /// Softmax of `x[0..<n]` in place (n > 0) for a row with slack after it (Engine's
+    /// `SoftmaxKernel.softmaxRowPadded8`, bit for bit): the last partial vector is read whole, its
+    /// lanes past `n` masked, and written back whole, so `x[n ..< n+15]` may be read (any values)
+    /// and overwritten with zeros.
+    public static func softmaxRowPadded(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let full = n / 16 * 16, rest = n - full
+        let tail = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .>= SIMD16<Int32>(repeating: Int32(rest))
+        var m = V(repeating: -.infinity)
+        var nan = SIMDMask<SIMD16<Int32>>(repeating: false)
+        var i = 0
+        while i < full {
+            let v = load(x + i)
+            nan = nan .| (v .!= v)
+            m = m.replacing(with: v, where: v .> m)
+            i += 16
+        }
+        if rest > 0 {
+            let v = load(x + full).replacing(with: -.infinity, where: tail)
+            nan = nan .| (v .!= v)
+            m = m.replacing(with: v, where: v .> m)
+        }
+        var s = -Float.infinity
+        for l in 0..<16 where m[l] > s { s = m[l] }
+        let mv = V(repeating: any(nan) ? .nan : s)
+        i = 0
+        while i < full {
+            store(exp(load(x + i) - mv), x + i)
+            i += 16
+        }
+        if rest > 0 { store(exp(load(x + full) - mv).replacing(with: 0, where: tail), x + full) }
+        // Summed from memory in 8-lane order (see `sumExp`), up to n rounded up to 8.
+        var acc = V8(repeating: 0)
+        i = 0
+        while i < n {
+            acc += UnsafeRawPointer(x + i).loadUnaligned(as: V8.self)
+            i += 8
+        }
+        let inv = V(repeating: 1 / acc.sum())
+        i = 0
+        while i < n {
+            store(load(x + i) * inv, x + i)
+            i += 16
+        }
+    }
+
     /// One row of the log-softmax-gather backward without its target term:
     /// `d[i] = exp(x[i] − lse) · (−g)`.
     public static func expScaledRow(_ x: UnsafePointer<Float>, minus lse: Float, times ng: Float,

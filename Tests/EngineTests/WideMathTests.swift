@@ -57,6 +57,51 @@ import EngineAVX512
     }
 
     @Test(.enabled(if: CPUFeatures.hasAVX512, "needs an AVX-512 CPU"))
+    func paddedSoftmaxRowMatchesTheEightLaneLoopBitForBit() {
+        for row in Self.rows(seed: 14) where !row.isEmpty {
+            let n = row.count
+            // Different garbage in the slack of each copy: it must not reach the first n results.
+            var x8 = row + [Float](repeating: .nan, count: 15), x16 = row + [Float](repeating: 3e38, count: 15)
+            x8.withUnsafeMutableBufferPointer { SoftmaxKernel.softmaxRowPadded8($0.baseAddress!, n) }
+            x16.withUnsafeMutableBufferPointer { VectorMathAVX512.softmaxRowPadded($0.baseAddress!, n) }
+            let d = Self.firstDifference(Array(x8.prefix(n)), Array(x16.prefix(n)))
+            #expect(d == nil, "softmaxRowPadded n=\(n): first difference at \(d ?? -1)")
+        }
+    }
+    #endif
+
+    /// Whichever loops this CPU runs: the padded row softmax is a softmax (against Double), reads
+    /// nothing past the row but what it masks, zeroes the slack it writes, and gives the same bits
+    /// wherever the row starts (so a left-padded attention row equals the unpadded one).
+    @Test func paddedSoftmaxRowIsASoftmaxOfItsRowOnly() {
+        var rng = SeededRandom(seed: 15)
+        for n in Array(1...40) + [63, 64, 65, 127, 128, 129, 300] {
+            let row = (0..<n).map { _ in Float(rng.nextGaussian() * 4) }
+            var x = row + [Float](repeating: .nan, count: 15)
+            x.withUnsafeMutableBufferPointer { SoftmaxKernel.softmaxRowPadded($0.baseAddress!, n) }
+            let m = row.map(Double.init).max()!
+            let e = row.map { Foundation.exp(Double($0) - m) }
+            let total = e.reduce(0, +)
+            for j in 0..<n {
+                #expect(abs(Double(x[j]) - e[j] / total) <= 1e-6 * (e[j] / total) + 1e-9, "n=\(n) j=\(j): \(x[j]) vs \(e[j] / total)")
+            }
+            let written = SoftmaxKernel.paddedWidth(n)
+            #expect(x[n..<written].allSatisfy { $0 == 0 }, "n=\(n): the slack it writes must be zeros")
+            #expect(x[written...].allSatisfy { $0.isNaN }, "n=\(n): wrote past \(written)")
+            for offset in [1, 5, 13] {
+                var y = [Float](repeating: -7, count: offset) + row + [Float](repeating: 1e30, count: 15)
+                y.withUnsafeMutableBufferPointer { SoftmaxKernel.softmaxRowPadded($0.baseAddress! + offset, n) }
+                #expect(Self.firstDifference(Array(y[offset..<(offset + n)]), Array(x.prefix(n))) == nil, "n=\(n) shifted by \(offset)")
+                #expect(y.prefix(offset).allSatisfy { $0 == -7 }, "n=\(n): wrote before the row")
+            }
+        }
+        var poisoned: [Float] = [1, .nan, 2] + [Float](repeating: 0, count: 15)
+        poisoned.withUnsafeMutableBufferPointer { SoftmaxKernel.softmaxRowPadded($0.baseAddress!, 3) }
+        #expect(poisoned.prefix(3).allSatisfy { $0.isNaN }, "a NaN in the row makes the whole row NaN")
+    }
+
+    #if arch(x86_64)
+    @Test(.enabled(if: CPUFeatures.hasAVX512, "needs an AVX-512 CPU"))
     func crossEntropyBackwardRowMatchesBitForBit() {
         for row in Self.rows(seed: 12) {
             let n = row.count

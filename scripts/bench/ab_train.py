@@ -7,7 +7,8 @@
 Both processes run `palimpsest bench train --lockstep` and take one step each in turn (the order
 alternates), with a short rest before each, so that the host's drifting speed hits both alike.
 Prints the median of the per-pair ratios (A's speed over B's) with quartiles, for train and
-forward steps. Standard library only.
+forward steps. With `--bench attention` a step is one layer's causal attention instead
+(`palimpsest bench attention --lockstep`: forward, or forward and backward). Standard library only.
 """
 import argparse
 import os
@@ -24,6 +25,8 @@ def main():
     ap.add_argument("--b", required=True, help="binary B (may equal A, with another environment)")
     ap.add_argument("--a-env", action="append", default=[], metavar="K=V")
     ap.add_argument("--b-env", action="append", default=[], metavar="K=V")
+    ap.add_argument("--bench", default="train", choices=["train", "attention"],
+                    help="what a step is: a model's training step, or one layer's attention (bench attention)")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=30, help="pairs per phase")
@@ -35,7 +38,7 @@ def main():
         for pair in env_pairs:
             k, _, v = pair.partition("=")
             env[k] = v
-        cmd = [binary, "bench", "train", "--preset", a.preset, "--threads", str(a.threads), "--lockstep"]
+        cmd = [binary, "bench", a.bench, "--preset", a.preset, "--threads", str(a.threads), "--lockstep"]
         return Engine(name, cmd, env)
 
     procs = {"A": start("A", a.a, a.a_env), "B": start("B", a.b, a.b_env)}

@@ -5,7 +5,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the speed of the engine's kernels and models.",
-        subcommands: [BenchGEMM.self, BenchTrain.self, BenchMemory.self, BenchTokenizer.self]
+        subcommands: [BenchGEMM.self, BenchTrain.self, BenchAttention.self, BenchMemory.self, BenchTokenizer.self]
     )
 }
 

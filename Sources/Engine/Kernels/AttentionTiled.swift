@@ -143,7 +143,8 @@ extension AttentionKernel {
             let b = task / H, head = task % H, kvh = head / group
             let Tq = layout.queries(b), Tk = layout.keys(b)
             let keyPanels = (Tk + nr - 1) / nr
-            let ldS = keyPanels * nr
+            // 16 floats of slack after each score row, which `softmaxRowPadded` may overwrite.
+            let ldS = keyPanels * nr + 16
             var scratch = Scratch(keyPanels * D * nr + dPanels * Tk * nr + mr * ldS + Swift.max(D, Tk) * mr + mr * nr)
             defer { scratch.free() }
             let kT = scratch.take(keyPanels * D * nr), vB = scratch.take(dPanels * Tk * nr)
@@ -182,10 +183,7 @@ extension AttentionKernel {
                     if vis.isEmpty {
                         row.update(repeating: 0, count: keyEnd)
                     } else {
-                        let n = vis.count, xr = row + vis.lowerBound
-                        let m = SoftmaxKernel.rowMax(xr, n)
-                        let inv = 1 / SoftmaxKernel.sumExp(xr, n, minus: m, out: xr)
-                        for j in 0..<n { xr[j] *= inv }
+                        SoftmaxKernel.softmaxRowPadded(row + vis.lowerBound, vis.count)
                         if vis.lowerBound > 0 { row.update(repeating: 0, count: vis.lowerBound) }
                         if vis.upperBound < keyEnd { (row + vis.upperBound).update(repeating: 0, count: keyEnd - vis.upperBound) }
                     }

@@ -82,6 +82,72 @@ enum SoftmaxKernel {
         return s
     }
 
+    /// Softmax of `x[0..<n]` in place (n > 0), for a row followed by at least 15 floats of slack
+    /// (attention's score rows): `x[n ..< n+15]` may be read, whatever it holds, and overwritten
+    /// with zeros. The last partial vector is read whole and its lanes past `n` masked, so no
+    /// element is computed one at a time. The partial sums are those of `sumExp` with the tail
+    /// added as a vector, so a row's result does not depend on where the row starts.
+    @inline(__always)
+    static func softmaxRowPadded(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        #if arch(x86_64)
+        if WideMath.enabled { return VectorMathAVX512.softmaxRowPadded(x, n) }
+        #endif
+        softmaxRowPadded8(x, n)
+    }
+
+    /// How far `softmaxRowPadded` writes for a row of `n`: n rounded up to the vector width.
+    static func paddedWidth(_ n: Int) -> Int {
+        #if arch(x86_64)
+        if WideMath.enabled { return (n + 15) / 16 * 16 }
+        #endif
+        return (n + 7) / 8 * 8
+    }
+
+    /// `softmaxRowPadded` on 8 lanes.
+    @inline(__always)
+    static func softmaxRowPadded8(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let full = n / 8 * 8, rest = n - full
+        let tail = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(rest))
+        @inline(__always) func load(_ i: Int) -> F8 { UnsafeRawPointer(x + i).loadUnaligned(as: F8.self) }
+        @inline(__always) func store(_ v: F8, _ i: Int) { UnsafeMutableRawPointer(x + i).storeBytes(of: v, as: F8.self) }
+        var m = F8(repeating: -.infinity)
+        var nan = SIMDMask<SIMD8<Int32>>(repeating: false)
+        var i = 0
+        while i < full {
+            let v = load(i)
+            nan = nan .| (v .!= v)
+            m = m.replacing(with: v, where: v .> m)
+            i += 8
+        }
+        if rest > 0 {
+            let v = load(full).replacing(with: -.infinity, where: tail)
+            nan = nan .| (v .!= v)
+            m = m.replacing(with: v, where: v .> m)
+        }
+        var s = -Float.infinity
+        for l in 0..<8 where m[l] > s { s = m[l] }
+        let mv = F8(repeating: any(nan) ? .nan : s)
+        var acc = F8(repeating: 0)
+        i = 0
+        while i < full {
+            let e = simdExp(load(i) - mv)
+            store(e, i)
+            acc += e
+            i += 8
+        }
+        if rest > 0 {
+            let e = simdExp(load(full) - mv).replacing(with: 0, where: tail)
+            store(e, full)
+            acc += e
+        }
+        let inv = F8(repeating: 1 / acc.sum())
+        i = 0
+        while i < n {
+            store(load(i) * inv, i)
+            i += 8
+        }
+    }
+
     /// x, y: [rows, n]. y = softmax(x) along the last axis.
     static func forward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
         parallelChunks(rows, grain: max(1, 4096 / n)) { _, range in

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Models
+
+/// `palimpsest bench attention`: the fused causal attention of a preset's layer, alone.
+struct BenchAttention: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention",
+        abstract: "Time one layer's causal self-attention (forward, and forward plus backward) on a preset's shapes.",
+        discussion: """
+        Inputs are random q, k, v of shape [batch, seq, heads·headDim] (k and v with the preset's \
+        key-value heads). `forward` runs without recording gradients; `train` runs the recorded \
+        forward (which keeps the probabilities) and the backward pass into q, k and v. GFLOP/s \
+        count the products a causal mask leaves: 2·B·H·D·T(T+1) per forward pass, twice that \
+        for backward. scripts/bench/attention_vs_pytorch.py times PyTorch's \
+        scaled_dot_product_attention on the same shapes in lockstep.
+        """)
+
+    @Option(help: "Model preset: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String = "tiny"
+
+    @Option(help: "Sequences (default: the preset's reference batch).")
+    var batch: Int?
+
+    @Option(help: "Tokens per sequence (default: the preset's reference length).")
+    var seq: Int?
+
+    @Option(help: "Timed repetitions per phase, after one warm-up; the median is reported.")
+    var repeats: Int = 20
+
+    @Option(help: "Threads to use (default: every core).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object per phase.")
+    var json = false
+
+    @Flag(help: ArgumentHelp(
+        "Wait for commands on standard input, one per line: `train` or `forward` runs once and prints {\"seconds\": ...}.",
+        discussion: "For scripts/bench/attention_vs_pytorch.py and ab_train.py --bench attention."))
+    var lockstep = false
+
+    func run() throws {
+        guard let p = ModelPreset(rawValue: preset) else {
+            throw ValidationError("--preset: unknown preset \"\(preset)\" (expected one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let (b, t) = (batch ?? BenchTrain.defaultShape(p).batch, seq ?? BenchTrain.defaultShape(p).seq)
+        guard b > 0, t > 0, repeats > 0 else { throw ValidationError("--batch, --seq and --repeats must be positive") }
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be > 0") }
+            Parallel.threads = threads
+        }
+        let c = p.config
+        let layer = Layer(batch: b, seq: t, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
+        if lockstep {
+            print("{\"ready\":true}")
+            fflush(stdout)
+            while let line = readLine() {
+                let command = line.trimmingCharacters(in: .whitespaces)
+                guard command == "train" || command == "forward" else {
+                    throw ValidationError("--lockstep: expected `train` or `forward` on standard input, found \"\(command)\"")
+                }
+                print("{\"seconds\":\(String(format: "%.6f", layer.time(train: command == "train")))}")
+                fflush(stdout)
+            }
+            print("{\"peak_rss_mib\":\(String(format: "%.0f", BenchTrain.peakRSSMiB()))}")
+            return
+        }
+        let forwardFLOPs = 2 * Double(b * c.numAttentionHeads * c.headDim) * Double(t) * Double(t + 1)
+        if !json {
+            print("preset \(p.rawValue): batch \(b) × seq \(t), \(c.numAttentionHeads)/\(c.numKeyValueHeads) heads × \(c.headDim), \(Parallel.threads) threads")
+        }
+        for (phase, flops) in [("forward", forwardFLOPs), ("train", 3 * forwardFLOPs)] {
+            _ = layer.time(train: phase == "train")
+            let times = (0..<repeats).map { _ in layer.time(train: phase == "train") }.sorted()
+            let median = times[times.count / 2]
+            if json {
+                print("{\"preset\":\"\(p.rawValue)\",\"phase\":\"\(phase)\",\"batch\":\(b),\"seq\":\(t),\"threads\":\(Parallel.threads),"
+                      + "\"median_s\":\(String(format: "%.6f", median)),\"gflops\":\(String(format: "%.2f", flops / median / 1e9))}")
+            } else {
+                print(String(format: "%-8@ median %8.3f ms  (quartiles %.3f–%.3f)  %6.1f GFLOP/s", phase, median * 1e3,
+                             times[times.count / 4] * 1e3, times[3 * times.count / 4] * 1e3, flops / median / 1e9))
+            }
+        }
+    }
+
+    /// One layer's inputs, reused by every repetition.
+    struct Layer {
+        let q: Tensor, k: Tensor, v: Tensor, seed: Tensor
+        let heads: Int, kvHeads: Int, headDim: Int
+
+        init(batch b: Int, seq t: Int, heads: Int, kvHeads: Int, headDim: Int) {
+            var rng = SeededRandom(seed: 5)
+            func random(_ width: Int, grad: Bool) -> Tensor {
+                Tensor((0..<(b * t * width)).map { _ in Float(rng.nextGaussian()) }, shape: [b, t, width], requiresGrad: grad)
+            }
+            (q, k, v) = (random(heads * headDim, grad: true), random(kvHeads * headDim, grad: true), random(kvHeads * headDim, grad: true))
+            seed = random(heads * headDim, grad: false)
+            (self.heads, self.kvHeads, self.headDim) = (heads, kvHeads, headDim)
+        }
+
+        /// Seconds for one forward pass without gradients, or (`train`) one recorded forward and backward.
+        func time(train: Bool) -> Double {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            if train {
+                let out = causalAttention(q, k, v, heads: heads, kvHeads: kvHeads, headDim: headDim)
+                out.backward(seed: seed)
+            } else {
+                _ = Autograd.withNoGrad { causalAttention(q, k, v, heads: heads, kvHeads: kvHeads, headDim: headDim) }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if train { for x in [q, k, v] { x.resetGrad() } }
+            return seconds
+        }
+    }
+}
