@@ -75,6 +75,8 @@ public final class AdamW: Optimizer {
     public func step(_ parameters: [ParameterSlot], learningRate lr: Double) throws {
         try require(lr.isFinite && lr >= 0, "AdamW.step", "learning rate must be finite and >= 0, got \(lr)")
         try validateSlots(parameters, "AdamW.step")
+        var updates: [AdamWUpdate] = []
+        updates.reserveCapacity(parameters.count)
         for slot in parameters {
             guard let grad = slot.grad else { continue }
             var s: State
@@ -94,65 +96,107 @@ public final class AdamW: Optimizer {
             let bc1 = 1 - pow(config.beta1, t)
             let bc2Sqrt = (1 - pow(config.beta2, t)).squareRoot()
             let decayFactor = Float(slot.decay && config.weightDecay != 0 ? 1 - lr * config.weightDecay : 1)
-            adamWKernel(p: slot.value.baseAddress!, g: grad.baseAddress!, m: s.m.pointer, v: s.v.pointer,
-                        vmax: s.vmax?.pointer, count: slot.count,
-                        decay: decayFactor, oneMinusBeta1: Float(1 - config.beta1),
-                        beta2: Float(config.beta2), oneMinusBeta2: Float(1 - config.beta2),
-                        bc2Sqrt: Float(bc2Sqrt), eps: Float(config.eps), negStepSize: Float(-(lr / bc1)))
+            updates.append(AdamWUpdate(p: slot.value.baseAddress!, g: grad.baseAddress!, m: s.m.pointer, v: s.v.pointer,
+                                       vmax: s.vmax?.pointer, count: slot.count, decay: decayFactor,
+                                       bc2Sqrt: Float(bc2Sqrt), negStepSize: Float(-(lr / bc1))))
+        }
+        adamW(updates, oneMinusBeta1: Float(1 - config.beta1), beta2: Float(config.beta2),
+              oneMinusBeta2: Float(1 - config.beta2), eps: Float(config.eps))
+    }
+}
+
+/// One parameter's AdamW update: its buffers and per-parameter factors.
+private struct AdamWUpdate {
+    let p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+    let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, vmax: UnsafeMutablePointer<Float>?
+    let count: Int
+    let decay: Float, bc2Sqrt: Float, negStepSize: Float
+}
+
+/// Every update in one parallel pass: the parameters' elements, laid end to end, are cut into
+/// one run per thread, so a model of many small tensors (each below a thread's worth) still
+/// uses every thread, with one hand-off per step. Each element's arithmetic depends only on
+/// itself, so where the cuts fall changes no result.
+private func adamW(_ updates: [AdamWUpdate], oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float, eps: Float) {
+    var starts = [0]
+    starts.reserveCapacity(updates.count + 1)
+    for u in updates { starts.append(starts[starts.count - 1] + u.count) }
+    let total = starts[starts.count - 1]
+    let chunks = elementwiseChunks(total)
+    updates.withUnsafeBufferPointer { updates in
+        starts.withUnsafeBufferPointer { starts in
+            Parallel.forEach(chunks) { c in
+                let r = Parallel.range(c, of: chunks, total: total)
+                // The first update this run reaches: the last start at or before its beginning.
+                var lo = 0, hi = updates.count - 1
+                while lo < hi {
+                    let mid = (lo + hi + 1) / 2
+                    if starts[mid] <= r.lowerBound { lo = mid } else { hi = mid - 1 }
+                }
+                var i = lo
+                while i < updates.count && starts[i] < r.upperBound {
+                    let u = updates[i]
+                    let from = Swift.max(r.lowerBound, starts[i]) - starts[i]
+                    let to = Swift.min(r.upperBound, starts[i + 1]) - starts[i]
+                    if from < to {
+                        adamWKernel(p: u.p, g: u.g, m: u.m, v: u.v, vmax: u.vmax, range: from..<to, decay: u.decay,
+                                    oneMinusBeta1: oneMinusBeta1, beta2: beta2, oneMinusBeta2: oneMinusBeta2,
+                                    bc2Sqrt: u.bc2Sqrt, eps: eps, negStepSize: u.negStepSize)
+                    }
+                    i += 1
+                }
+            }
         }
     }
 }
 
+@inline(__always)
 private func adamWKernel(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>,
                          m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                         vmax: UnsafeMutablePointer<Float>?, count: Int,
+                         vmax: UnsafeMutablePointer<Float>?, range r: Range<Int>,
                          decay: Float, oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float,
                          bc2Sqrt: Float, eps: Float, negStepSize: Float) {
-    let chunks = elementwiseChunks(count)
-    Parallel.forEach(chunks) { c in
-        let r = Parallel.range(c, of: chunks, total: count)
-        var i = r.lowerBound
-        typealias V = SIMD8<Float>
-        let vDecay = V(repeating: decay), vW1 = V(repeating: oneMinusBeta1), vB2 = V(repeating: beta2)
-        let vW2 = V(repeating: oneMinusBeta2), vBc = V(repeating: bc2Sqrt), vEps = V(repeating: eps)
-        let vStep = V(repeating: negStepSize)
-        @inline(__always) func load(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> V {
-            UnsafeRawPointer(q + i).loadUnaligned(as: V.self)
+    var i = r.lowerBound
+    typealias V = SIMD8<Float>
+    let vDecay = V(repeating: decay), vW1 = V(repeating: oneMinusBeta1), vB2 = V(repeating: beta2)
+    let vW2 = V(repeating: oneMinusBeta2), vBc = V(repeating: bc2Sqrt), vEps = V(repeating: eps)
+    let vStep = V(repeating: negStepSize)
+    @inline(__always) func load(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> V {
+        UnsafeRawPointer(q + i).loadUnaligned(as: V.self)
+    }
+    @inline(__always) func store(_ x: V, _ q: UnsafeMutablePointer<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(q + i).storeBytes(of: x, as: V.self)
+    }
+    while i + 8 <= r.upperBound {
+        let gi = load(g, i)
+        var pi = load(p, i) * vDecay
+        let mi = load(m, i)
+        let mn = mi + vW1 * (gi - mi)
+        var vn = load(v, i) * vB2
+        vn = vn + vW2 * (gi * gi)
+        store(mn, m, i); store(vn, v, i)
+        var vd = vn
+        if let vmax {
+            vd = fastMax(load(vmax, i), vn)
+            store(vd, vmax, i)
         }
-        @inline(__always) func store(_ x: V, _ q: UnsafeMutablePointer<Float>, _ i: Int) {
-            UnsafeMutableRawPointer(q + i).storeBytes(of: x, as: V.self)
-        }
-        while i + 8 <= r.upperBound {
-            let gi = load(g, i)
-            var pi = load(p, i) * vDecay
-            let mi = load(m, i)
-            let mn = mi + vW1 * (gi - mi)
-            var vn = load(v, i) * vB2
-            vn = vn + vW2 * (gi * gi)
-            store(mn, m, i); store(vn, v, i)
-            var vd = vn
-            if let vmax {
-                vd = fastMax(load(vmax, i), vn)
-                store(vd, vmax, i)
-            }
-            let denom = sqrtNonNegative(vd) / vBc + vEps
-            pi = pi + vStep * (mn / denom)
-            store(pi, p, i)
-            i += 8
-        }
-        while i < r.upperBound {
-            let gi = g[i]
-            var pi = p[i] * decay
-            let mn = m[i] + oneMinusBeta1 * (gi - m[i])
-            let vn = v[i] * beta2 + oneMinusBeta2 * (gi * gi)
-            m[i] = mn; v[i] = vn
-            var vd = vn
-            if let vmax { vd = max(vmax[i], vn); vmax[i] = vd }
-            let denom = vd.magnitude.squareRoot() / bc2Sqrt + eps
-            pi = pi + negStepSize * (mn / denom)
-            p[i] = pi
-            i += 1
-        }
+        let denom = sqrtNonNegative(vd) / vBc + vEps
+        pi = pi + vStep * (mn / denom)
+        store(pi, p, i)
+        i += 8
+    }
+    while i < r.upperBound {
+        let gi = g[i]
+        var pi = p[i] * decay
+        let mn = m[i] + oneMinusBeta1 * (gi - m[i])
+        let vn = v[i] * beta2 + oneMinusBeta2 * (gi * gi)
+        m[i] = mn; v[i] = vn
+        var vd = vn
+        if let vmax { vd = max(vmax[i], vn); vmax[i] = vd }
+        let denom = vd.magnitude.squareRoot() / bc2Sqrt + eps
+        pi = pi + negStepSize * (mn / denom)
+        p[i] = pi
+        i += 1
     }
 }
 

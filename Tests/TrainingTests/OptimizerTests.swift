@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Training
+import Engine
 
 private struct ParamFixture: Decodable { let name: String; let shape: [Int]; let initial: [Float]; let decay: Bool }
 private struct OptimizerCase: Decodable {
@@ -105,6 +106,34 @@ private func maxRelative(_ a: [Float], _ b: [Float]) -> Double {
         let o1 = try AdamW(cfg), o2 = try AdamW(cfg)
         for _ in 0..<3 { try o1.step([big], learningRate: 1e-2); try o2.step(small, learningRate: 1e-2) }
         for k in 0..<3 { #expect(Array(small[k].value) == Array(big.value[(k * 7)..<(k * 7 + 7)])) }
+    }
+
+    @Test func oneStepOverManyTensorsEqualsEachTensorAlone() throws {
+        // Many tensors each below a thread's share (the parallel pass cuts the run of all of them,
+        // mid-tensor), of ragged sizes, with and without decay, one joining a step late (its own
+        // step count): stepped together on 4 threads they must equal each stepped alone on 1.
+        let sizes = [3, 40_000, 1, 17, 65_536, 9, 30_001, 8, 12_345, 7]
+        let b = Buffers()
+        func slots(_ tag: String) -> [ParameterSlot] {
+            sizes.enumerated().map { k, n in
+                let values = (0..<n).map { Float(sin(Double($0 * (k + 1)) * 0.37)) }
+                let grads = (0..<n).map { Float(cos(Double($0 + k) * 0.71)) }
+                return ParameterSlot(name: "p\(k)", shape: [n], value: b.make(values), grad: b.make(grads), decay: k % 3 != 0)
+            }
+        }
+        let together = slots("together"), alone = slots("alone")
+        let cfg = AdamWConfig(weightDecay: 0.1, amsgrad: true)
+        let joint = try AdamW(cfg)
+        let separate = try sizes.indices.map { _ in try AdamW(cfg) }
+        for step in 0..<3 {
+            let active = step == 0 ? Array(sizes.indices.dropFirst(2)) : Array(sizes.indices)
+            try Parallel.withThreads(4) { try joint.step(active.map { together[$0] }, learningRate: 1e-2) }
+            for k in active { try Parallel.withThreads(1) { try separate[k].step([alone[k]], learningRate: 1e-2) } }
+        }
+        for k in sizes.indices {
+            #expect(Array(together[k].value) == Array(alone[k].value), "tensor \(k) of \(sizes[k]) elements")
+        }
+        #expect(joint.stepCount(of: "p0") == 2 && joint.stepCount(of: "p2") == 3)
     }
 
     @Test func badOptionsAndMismatchesAreErrors() throws {
