@@ -16,7 +16,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lockstep import Engine  # noqa: E402
+from lockstep import Engine, run_pairs  # noqa: E402
 
 
 def main():
@@ -45,19 +45,10 @@ def main():
     for p in procs.values():
         p.reply()
 
-    def step(name, phase):
-        return procs[name].step(phase, a.pause)
-
     print(f"{a.preset}, {a.threads} threads, {a.steps} lockstep pairs per phase; ratio = B's time / A's time")
     for phase in ("train", "forward"):
-        for name in procs:
-            step(name, phase)  # warm-up
-        ratios, times = [], {"A": [], "B": []}
-        for i in range(a.steps):
-            order = ["A", "B"] if i % 2 == 0 else ["B", "A"]
-            for name in order:
-                times[name].append(step(name, phase))
-            ratios.append(times["B"][-1] / times["A"][-1])
+        times = run_pairs(procs, phase, a.steps, a.pause)
+        ratios = [b / a_ for a_, b in zip(times["A"], times["B"])]
         q = statistics.quantiles(ratios, n=4)
         print(f"{phase:8s} A median {statistics.median(times['A']) * 1e3:8.2f} ms   B median "
               f"{statistics.median(times['B']) * 1e3:8.2f} ms   A is {statistics.median(ratios):.3f}x B "

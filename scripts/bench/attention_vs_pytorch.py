@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lockstep import Engine  # noqa: E402
+from lockstep import Engine, run_pairs  # noqa: E402
 from train_vs_pytorch import PRESETS, ROOT  # noqa: E402
 
 
@@ -91,15 +91,8 @@ def main():
         p.reply()
     print(f"{a.preset} attention, {a.threads} threads, {a.steps} lockstep pairs per phase after a warm-up pair")
     for phase in ("forward", "train"):
-        for p in procs.values():
-            p.step(phase, a.pause)
-        times = {name: [] for name in procs}
-        ratios = []
-        for i in range(a.steps):
-            order = list(procs) if i % 2 == 0 else list(reversed(list(procs)))
-            for name in order:
-                times[name].append(procs[name].step(phase, a.pause))
-            ratios.append(times["pytorch"][-1] / times["palimpsest"][-1])
+        times = run_pairs(procs, phase, a.steps, a.pause)
+        ratios = [t / p for p, t in zip(times["palimpsest"], times["pytorch"])]
         q = statistics.quantiles(ratios, n=4)
         print(f"{phase:8s} palimpsest {statistics.median(times['palimpsest']) * 1e3:8.3f} ms   pytorch "
               f"{statistics.median(times['pytorch']) * 1e3:8.3f} ms   palimpsest is {statistics.median(ratios):.2f}x "

@@ -37,3 +37,16 @@ class Engine:
         last = self.reply()
         self.process.wait()
         return last
+
+
+def run_pairs(engines, phase, steps, pause):
+    """A warm-up step of each engine, then `steps` rounds of one step each, the order alternating
+    between rounds. Returns {name: [seconds per step]}, round by round."""
+    names = list(engines)
+    for name in names:
+        engines[name].step(phase, pause)
+    times = {name: [] for name in names}
+    for i in range(steps):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            times[name].append(engines[name].step(phase, pause))
+    return times

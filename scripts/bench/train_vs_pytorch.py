@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lockstep import Engine  # noqa: E402
+from lockstep import Engine, run_pairs  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -99,22 +99,12 @@ def lockstep(a):
     flops = {"train": 6 * n + 12 * layers * (a.seq or s0) * d}
     flops["forward"] = flops["train"] / 3
 
-    def step(name, phase):
-        return procs[name].step(phase, a.pause)
-
     print(f"{a.preset}: {params['palimpsest']} parameters, {tokens} tokens per step, {a.threads} threads; "
           f"{a.steps} lockstep pairs per phase after one warm-up pair")
     results = {}
     for phase in ("train", "forward"):
-        for name in procs:
-            step(name, phase)  # warm-up
-        times = {name: [] for name in procs}
-        ratios = []
-        for i in range(a.steps):
-            order = list(procs) if i % 2 == 0 else list(reversed(list(procs)))
-            for name in order:
-                times[name].append(step(name, phase))
-            ratios.append(times["pytorch"][-1] / times["palimpsest"][-1])
+        times = run_pairs(procs, phase, a.steps, a.pause)
+        ratios = [t / p for p, t in zip(times["palimpsest"], times["pytorch"])]
         results[phase] = (times, ratios)
     rss = {}
     for name, p in procs.items():

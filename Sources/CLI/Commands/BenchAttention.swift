@@ -17,20 +17,10 @@ struct BenchAttention: ParsableCommand {
         scaled_dot_product_attention on the same shapes in lockstep.
         """)
 
-    @Option(help: "Model preset: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var preset: String = "tiny"
-
-    @Option(help: "Sequences (default: the preset's reference batch).")
-    var batch: Int?
-
-    @Option(help: "Tokens per sequence (default: the preset's reference length).")
-    var seq: Int?
+    @OptionGroup var shape: BenchShape
 
     @Option(help: "Timed repetitions per phase, after one warm-up; the median is reported.")
     var repeats: Int = 20
-
-    @Option(help: "Threads to use (default: every core).")
-    var threads: Int?
 
     @Flag(help: "Print one JSON object per phase.")
     var json = false
@@ -41,15 +31,8 @@ struct BenchAttention: ParsableCommand {
     var lockstep = false
 
     func run() throws {
-        guard let p = ModelPreset(rawValue: preset) else {
-            throw ValidationError("--preset: unknown preset \"\(preset)\" (expected one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        let (b, t) = (batch ?? BenchTrain.defaultShape(p).batch, seq ?? BenchTrain.defaultShape(p).seq)
-        guard b > 0, t > 0, repeats > 0 else { throw ValidationError("--batch, --seq and --repeats must be positive") }
-        if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be > 0") }
-            Parallel.threads = threads
-        }
+        let (p, b, t) = try shape.resolve(minimumSeq: 1)
+        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
         let c = p.config
         let layer = Layer(batch: b, seq: t, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
         if lockstep {

@@ -19,20 +19,10 @@ struct BenchTrain: ParsableCommand {
         gradients. With --json: one object per phase ("phase": "train", then "forward").
         """)
 
-    @Option(help: "Model preset: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var preset: String = "tiny"
-
-    @Option(help: "Sequences per step (default: the preset's reference batch).")
-    var batch: Int?
-
-    @Option(help: "Tokens per sequence (default: the preset's reference length).")
-    var seq: Int?
+    @OptionGroup var shape: BenchShape
 
     @Option(help: "Timed steps (after one warm-up step).")
     var steps: Int = 5
-
-    @Option(help: "Threads to use (default: every core).")
-    var threads: Int?
 
     @Flag(help: "Print one JSON object per phase.")
     var json = false
@@ -53,25 +43,9 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Train on right-padded rows of random real lengths (t/8 ... t), like collated documents; tokens/s still counts batch × seq.")
     var ragged = false
 
-    /// The reference shapes of ENGINE.md's table.
-    static func defaultShape(_ p: ModelPreset) -> (batch: Int, seq: Int) {
-        switch p {
-        case .pilot, .tiny: return (8, 128)
-        case .small: return (4, 256)
-        case .medium: return (2, 256)
-        }
-    }
-
     func run() throws {
-        guard let p = ModelPreset(rawValue: preset) else {
-            throw ValidationError("--preset: unknown preset \"\(preset)\" (expected one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        let (b, t) = (batch ?? Self.defaultShape(p).batch, seq ?? Self.defaultShape(p).seq)
-        guard b > 0, t > 1, steps > 0 else { throw ValidationError("--batch, --seq and --steps must be positive (seq > 1)") }
-        if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be > 0") }
-            Parallel.threads = threads
-        }
+        let (p, b, t) = try shape.resolve(minimumSeq: 2)
+        guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard ["train", "forward", "both"].contains(phase) else {
             throw ValidationError("--phase: expected train, forward or both, found \"\(phase)\"")
         }
@@ -255,5 +229,43 @@ struct BenchAdamW {
         for t in tensors { t.settleGrad() }
         try optimizer.step(slots, learningRate: 1e-3)
         for t in tensors { t.resetGrad() }
+    }
+}
+
+/// The options every model-shaped benchmark takes: a preset, its batch and sequence length, threads.
+struct BenchShape: ParsableArguments {
+    @Option(help: "Model preset: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String = "tiny"
+
+    @Option(help: "Sequences per step (default: the preset's reference batch).")
+    var batch: Int?
+
+    @Option(help: "Tokens per sequence (default: the preset's reference length).")
+    var seq: Int?
+
+    @Option(help: "Threads to use (default: every core).")
+    var threads: Int?
+
+    /// The reference shapes of ENGINE.md's table.
+    static func defaultShape(_ p: ModelPreset) -> (batch: Int, seq: Int) {
+        switch p {
+        case .pilot, .tiny: return (8, 128)
+        case .small: return (4, 256)
+        case .medium: return (2, 256)
+        }
+    }
+
+    /// The preset, batch and sequence length, checked; sets `Parallel.threads` when given.
+    func resolve(minimumSeq: Int) throws -> (preset: ModelPreset, batch: Int, seq: Int) {
+        guard let p = ModelPreset(rawValue: preset) else {
+            throw ValidationError("--preset: unknown preset \"\(preset)\" (expected one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let (b, t) = (batch ?? Self.defaultShape(p).batch, seq ?? Self.defaultShape(p).seq)
+        guard b > 0, t >= minimumSeq else { throw ValidationError("--batch must be positive and --seq at least \(minimumSeq)") }
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be > 0") }
+            Parallel.threads = threads
+        }
+        return (p, b, t)
     }
 }
