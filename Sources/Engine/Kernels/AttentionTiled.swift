@@ -49,6 +49,11 @@ extension AttentionKernel {
         for jp in 0..<panels {
             let r0 = jp * nr, h = Swift.min(nr, rows - r0)
             let panel = dst + jp * cols * nr
+            if h == nr && nr % 8 == 0 {
+                // A whole panel: 8 × 8 register transposes (GEMM's own packing of a transposed B).
+                GEMMPack.transposeRowsB(x + r0 * ld, ldb: ld, kc: cols, nr: nr, into: panel)
+                continue
+            }
             if h < nr { panel.update(repeating: 0, count: cols * nr) }
             for j in 0..<h {
                 let src = x + (r0 + j) * ld
