@@ -16,7 +16,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lockstep import Engine, run_pairs  # noqa: E402
+from lockstep import Engine, ratio_stats, run_pairs  # noqa: E402
 
 
 def main():
@@ -48,11 +48,9 @@ def main():
     print(f"{a.preset}, {a.threads} threads, {a.steps} lockstep pairs per phase; ratio = B's time / A's time")
     for phase in ("train", "forward"):
         times = run_pairs(procs, phase, a.steps, a.pause)
-        ratios = [b / a_ for a_, b in zip(times["A"], times["B"])]
-        q = statistics.quantiles(ratios, n=4)
+        _, ratio, q1, q3 = ratio_stats(times, "B", "A")
         print(f"{phase:8s} A median {statistics.median(times['A']) * 1e3:8.2f} ms   B median "
-              f"{statistics.median(times['B']) * 1e3:8.2f} ms   A is {statistics.median(ratios):.3f}x B "
-              f"(quartiles {q[0]:.3f}-{q[2]:.3f})")
+              f"{statistics.median(times['B']) * 1e3:8.2f} ms   A is {ratio:.3f}x B (quartiles {q1:.3f}-{q3:.3f})")
     for p in procs.values():
         p.close()
 

@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lockstep import Engine, run_pairs  # noqa: E402
+from lockstep import Engine, ratio_stats, run_pairs  # noqa: E402
 from train_vs_pytorch import PRESETS, ROOT  # noqa: E402
 
 
@@ -92,11 +92,10 @@ def main():
     print(f"{a.preset} attention, {a.threads} threads, {a.steps} lockstep pairs per phase after a warm-up pair")
     for phase in ("forward", "train"):
         times = run_pairs(procs, phase, a.steps, a.pause)
-        ratios = [t / p for p, t in zip(times["palimpsest"], times["pytorch"])]
-        q = statistics.quantiles(ratios, n=4)
+        _, ratio, q1, q3 = ratio_stats(times, "pytorch", "palimpsest")
         print(f"{phase:8s} palimpsest {statistics.median(times['palimpsest']) * 1e3:8.3f} ms   pytorch "
-              f"{statistics.median(times['pytorch']) * 1e3:8.3f} ms   palimpsest is {statistics.median(ratios):.2f}x "
-              f"as fast (quartiles {q[0]:.2f}-{q[2]:.2f})")
+              f"{statistics.median(times['pytorch']) * 1e3:8.3f} ms   palimpsest is {ratio:.2f}x as fast "
+              f"(quartiles {q1:.2f}-{q3:.2f})")
     for p in procs.values():
         p.close()
 

@@ -3,6 +3,7 @@ train_vs_pytorch.py and ab_train.py: an engine process reads `train` or `forward
 stdin and answers each with one JSON line on stdout (after a first line when it is ready, and a
 last one when its stdin closes)."""
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -50,3 +51,10 @@ def run_pairs(engines, phase, steps, pause):
         for name in (names if i % 2 == 0 else names[::-1]):
             times[name].append(engines[name].step(phase, pause))
     return times
+
+
+def ratio_stats(times, over, under):
+    """Per-round ratios times[over][i] / times[under][i]: (the list, median, lower and upper quartile)."""
+    ratios = [a / b for a, b in zip(times[over], times[under])]
+    q = statistics.quantiles(ratios, n=4)
+    return ratios, statistics.median(ratios), q[0], q[2]

@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lockstep import Engine, run_pairs  # noqa: E402
+from lockstep import Engine, ratio_stats, run_pairs  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -104,19 +104,17 @@ def lockstep(a):
     results = {}
     for phase in ("train", "forward"):
         times = run_pairs(procs, phase, a.steps, a.pause)
-        ratios = [t / p for p, t in zip(times["palimpsest"], times["pytorch"])]
-        results[phase] = (times, ratios)
+        results[phase] = (times, ratio_stats(times, "pytorch", "palimpsest"))
     rss = {}
     for name, p in procs.items():
         rss[name] = p.close()["peak_rss_mib"]
-    for phase, (times, ratios) in results.items():
+    for phase, (times, (ratios, ratio, q1, q3)) in results.items():
         for name in procs:
             med = statistics.median(times[name])
             print(f"{name:10s} {phase:7s} {tokens / med:9.1f} tok/s {tokens * flops[phase] / med / 1e9:7.2f} GFLOP/s "
                   f"median step {med:.4f} s  peak RSS {rss[name]} MiB")
         print(f"{a.preset} {phase}: palimpsest/pytorch tokens/s, median of {len(ratios)} pair ratios "
-              f"{statistics.median(ratios):.2f}x (quartiles {statistics.quantiles(ratios, n=4)[0]:.2f}-"
-              f"{statistics.quantiles(ratios, n=4)[2]:.2f}); peak RSS ratio {rss['palimpsest'] / rss['pytorch']:.2f}")
+              f"{ratio:.2f}x (quartiles {q1:.2f}-{q3:.2f}); peak RSS ratio {rss['palimpsest'] / rss['pytorch']:.2f}")
 
 
 def torch_worker(preset, steps, threads, batch, seq):

@@ -36,17 +36,7 @@ struct BenchAttention: ParsableCommand {
         let c = p.config
         let layer = Layer(batch: b, seq: t, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
         if lockstep {
-            print("{\"ready\":true}")
-            fflush(stdout)
-            while let line = readLine() {
-                let command = line.trimmingCharacters(in: .whitespaces)
-                guard command == "train" || command == "forward" else {
-                    throw ValidationError("--lockstep: expected `train` or `forward` on standard input, found \"\(command)\"")
-                }
-                print("{\"seconds\":\(String(format: "%.6f", layer.time(train: command == "train")))}")
-                fflush(stdout)
-            }
-            print("{\"peak_rss_mib\":\(String(format: "%.0f", BenchTrain.peakRSSMiB()))}")
+            try serveLockstep(ready: "{\"ready\":true}") { train in "{\"seconds\":\(String(format: "%.6f", layer.time(train: train)))}" }
             return
         }
         let forwardFLOPs = 2 * Double(b * c.numAttentionHeads * c.headDim) * Double(t) * Double(t + 1)

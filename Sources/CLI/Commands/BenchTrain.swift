@@ -135,19 +135,11 @@ struct BenchTrain: ParsableCommand {
     private func serveSteps(_ model: CausalLM, batch b: Int, seq t: Int) throws {
         let optimizer = try BenchAdamW(parameters: model.namedParameters.map { ($0.name, $0.tensor) })
         var rng = SeededRandom(seed: 2)
-        print("{\"ready\":true,\"parameters\":\(model.config.parameterCount)}")
-        fflush(stdout)
-        while let line = readLine() {
-            let command = line.trimmingCharacters(in: .whitespaces)
-            guard command == "train" || command == "forward" else {
-                throw ValidationError("--lockstep: expected `train` or `forward` on standard input, found \"\(command)\"")
-            }
+        try serveLockstep(ready: "{\"ready\":true,\"parameters\":\(model.config.parameterCount)}") { train in
             let (ids, labels) = Self.randomBatch(&rng, vocab: model.config.vocabSize, batch: b, seq: t, ragged: false)
-            let timing = try Self.timedStep(model, optimizer: command == "train" ? optimizer : nil, ids: ids, labels: labels, batch: b, seq: t)
-            print("{\"seconds\":\(String(format: "%.6f", timing.seconds)),\"loss\":\(String(format: "%.4f", timing.loss))}")
-            fflush(stdout)
+            let timing = try Self.timedStep(model, optimizer: train ? optimizer : nil, ids: ids, labels: labels, batch: b, seq: t)
+            return "{\"seconds\":\(String(format: "%.6f", timing.seconds)),\"loss\":\(String(format: "%.4f", timing.loss))}"
         }
-        print("{\"peak_rss_mib\":\(String(format: "%.0f", Self.peakRSSMiB()))}")
     }
 
     /// Random token ids for one step, `b` rows of `t`, as labels too. With `ragged`, each row is
@@ -268,4 +260,21 @@ struct BenchShape: ParsableArguments {
         }
         return (p, b, t)
     }
+}
+
+/// The engine side of the lockstep protocol (scripts/bench/lockstep.py): prints `ready`, then one
+/// JSON line from `step` for each `train` or `forward` line read on standard input, and the peak
+/// RSS when the input ends.
+func serveLockstep(ready: String, _ step: (_ train: Bool) throws -> String) throws {
+    print(ready)
+    fflush(stdout)
+    while let line = readLine() {
+        let command = line.trimmingCharacters(in: .whitespaces)
+        guard command == "train" || command == "forward" else {
+            throw ValidationError("--lockstep: expected `train` or `forward` on standard input, found \"\(command)\"")
+        }
+        print(try step(command == "train"))
+        fflush(stdout)
+    }
+    print("{\"peak_rss_mib\":\(String(format: "%.0f", BenchTrain.peakRSSMiB()))}")
 }
