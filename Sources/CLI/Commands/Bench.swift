@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Models
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -193,4 +194,59 @@ struct BenchGEMM: ParsableCommand {
         times.sort()
         return 2.0 * Double(m) * Double(n) * Double(k) / times[times.count / 2] / 1e9
     }
+}
+
+/// The options every model-shaped benchmark takes: a preset, its batch and sequence length, threads.
+struct BenchShape: ParsableArguments {
+    @Option(help: "Model preset: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String = "tiny"
+
+    @Option(help: "Sequences per step (default: the preset's reference batch).")
+    var batch: Int?
+
+    @Option(help: "Tokens per sequence (default: the preset's reference length).")
+    var seq: Int?
+
+    @Option(help: "Threads to use (default: every core).")
+    var threads: Int?
+
+    /// The reference shapes of ENGINE.md's table.
+    static func defaultShape(_ p: ModelPreset) -> (batch: Int, seq: Int) {
+        switch p {
+        case .pilot, .tiny: return (8, 128)
+        case .small: return (4, 256)
+        case .medium: return (2, 256)
+        }
+    }
+
+    /// The preset, batch and sequence length, checked; sets `Parallel.threads` when given.
+    func resolve(minimumSeq: Int) throws -> (preset: ModelPreset, batch: Int, seq: Int) {
+        guard let p = ModelPreset(rawValue: preset) else {
+            throw ValidationError("--preset: unknown preset \"\(preset)\" (expected one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let (b, t) = (batch ?? Self.defaultShape(p).batch, seq ?? Self.defaultShape(p).seq)
+        guard b > 0, t >= minimumSeq else { throw ValidationError("--batch must be positive and --seq at least \(minimumSeq)") }
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be > 0") }
+            Parallel.threads = threads
+        }
+        return (p, b, t)
+    }
+}
+
+/// The engine side of the lockstep protocol (scripts/bench/lockstep.py): prints `ready`, then one
+/// JSON line from `step` for each `train` or `forward` line read on standard input, and the peak
+/// RSS when the input ends.
+func serveLockstep(ready: String, _ step: (_ train: Bool) throws -> String) throws {
+    print(ready)
+    fflush(stdout)
+    while let line = readLine() {
+        let command = line.trimmingCharacters(in: .whitespaces)
+        guard command == "train" || command == "forward" else {
+            throw ValidationError("--lockstep: expected `train` or `forward` on standard input, found \"\(command)\"")
+        }
+        print(try step(command == "train"))
+        fflush(stdout)
+    }
+    print("{\"peak_rss_mib\":\(String(format: "%.0f", BenchTrain.peakRSSMiB()))}")
 }

@@ -95,14 +95,6 @@ enum SoftmaxKernel {
         softmaxRowPadded8(x, n)
     }
 
-    /// How far `softmaxRowPadded` writes for a row of `n`: n rounded up to the vector width.
-    static func paddedWidth(_ n: Int) -> Int {
-        #if arch(x86_64)
-        if WideMath.enabled { return (n + 15) / 16 * 16 }
-        #endif
-        return (n + 7) / 8 * 8
-    }
-
     /// `softmaxRowPadded` on 8 lanes.
     @inline(__always)
     static func softmaxRowPadded8(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
