@@ -283,3 +283,68 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
         }
     }
 }
+
+/// Attention's tiles read A in place through `stridedBody`; it must equal packing A and running
+/// `body`, bit for bit, in both layouts it is used with (rows contiguous, or depth steps contiguous).
+@Test(arguments: GEMMMicroKernel.available.filter { $0.stridedBody != nil }.map(\.name))
+func stridedKernelEqualsPackedKernel(kernelName: String) {
+    let kernel = GEMMMicroKernel.available.first { $0.name == kernelName }!
+    let strided = kernel.stridedBody!
+    let mr = kernel.mr, nr = kernel.nr, ldc = nr + 3
+    var rng = SeededRandom(seed: 41)
+    func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.nextDouble() * 2 - 1) } }
+    for kc in [1, 7, 64, 257] {
+        for rowsContiguous in [true, false] {
+            for (alpha, beta) in [(Float(1), Float(0)), (-0.75, 1), (0.5, 0.5)] {
+                // A stored with padding between rows (or depth steps) that the kernel must skip.
+                let (rowStride, depthStride) = rowsContiguous ? (kc + 5, 1) : (1, mr + 3)
+                let a = random(rowsContiguous ? mr * rowStride : kc * depthStride)
+                let b = random(kc * nr)
+                var c = random(mr * ldc)
+                if beta == 0 { for i in stride(from: 0, to: c.count, by: 2) { c[i] = .nan } }
+                var panel = [Float](repeating: 0, count: kc * mr)
+                for p in 0..<kc { for i in 0..<mr { panel[p * mr + i] = a[i * rowStride + p * depthStride] } }
+                var packed = c, inPlace = c
+                a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        panel.withUnsafeBufferPointer { pp in
+                            packed.withUnsafeMutableBufferPointer { pc in
+                                kernel.body(kc, pp.baseAddress!, pb.baseAddress!, pc.baseAddress!, ldc, alpha, beta,
+                                            UnsafeRawPointer(pb.baseAddress!))
+                            }
+                        }
+                        inPlace.withUnsafeMutableBufferPointer { pc in
+                            strided(kc, pa.baseAddress!, rowStride, depthStride, pb.baseAddress!, pc.baseAddress!, ldc, alpha, beta)
+                        }
+                    }
+                }
+                let same = zip(packed, inPlace).allSatisfy { $0.bitPattern == $1.bitPattern }
+                #expect(same, "\(kernelName) kc=\(kc) rowsContiguous=\(rowsContiguous) alpha=\(alpha) beta=\(beta)")
+                // Only the tile's nr columns are written, and beta 0 never reads C.
+                for i in 0..<mr {
+                    for j in 0..<ldc {
+                        let x = inPlace[i * ldc + j]
+                        if j < nr { #expect(!x.isNaN, "\(kernelName): beta 0 read C") }
+                        else { #expect(x.bitPattern == c[i * ldc + j].bitPattern, "\(kernelName): wrote past the tile") }
+                    }
+                }
+                // And the product is right (the packed body is checked against Float64 elsewhere; this
+                // catches a strided kernel that reads the wrong element of A in the same wrong way).
+                var worst = 0.0
+                for i in 0..<mr {
+                    for j in 0..<nr {
+                        var sum = 0.0, mag = 0.0
+                        for p in 0..<kc {
+                            let t = Double(a[i * rowStride + p * depthStride]) * Double(b[p * nr + j])
+                            sum += t; mag += abs(t)
+                        }
+                        let prior = beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j])
+                        let want = Double(alpha) * sum + prior
+                        worst = max(worst, abs(Double(inPlace[i * ldc + j]) - want) / (abs(Double(alpha)) * mag + abs(prior) + 1e-30))
+                    }
+                }
+                #expect(worst <= tolerance(kc), "\(kernelName) kc=\(kc): error \(worst)")
+            }
+        }
+    }
+}

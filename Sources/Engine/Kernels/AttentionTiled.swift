@@ -68,6 +68,11 @@ extension AttentionKernel {
     @inline(__always)
     static func packRowsAsA(_ x: UnsafePointer<Float>, ld: Int, rows h: Int, depth: Int, mr: Int,
                             into dst: UnsafeMutablePointer<Float>) {
+        if h == mr && (mr == 6 || mr == 12) {
+            // A whole panel: 8 × 8 register transposes (GEMM's own packing of a row-major A).
+            GEMMPack.transposeRowsA(x, lda: ld, kc: depth, mr: mr, into: dst)
+            return
+        }
         if h < mr { dst.update(repeating: 0, count: depth * mr) }
         for r in 0..<h {
             let src = x + r * ld
@@ -108,29 +113,41 @@ extension AttentionKernel {
         storeEdgeTile(edge, nr: kernel.nr, into: c, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: beta)
     }
 
-    /// `tile` with A read in place, element (row r, depth p) at `a[r * rowStride + p * depthStride]`:
-    /// straight from memory for a full tile when the kernel can (no copy), otherwise packed into
-    /// `panel` (`depth * mr` floats) first, which also keeps a partial tile from reading past its rows.
+    /// `tile` across `cols` columns of C in whole B panels (the last may be partial): panel `jp` at
+    /// `b + jp * panelStride` gives C's columns from `c + jp * nr`. A is read in place, element
+    /// (row r, depth p) at `a[r * rowStride + p * depthStride]`: straight from memory for full tiles
+    /// when the kernel can (no copy), otherwise packed into `panel` (`depth * mr` floats) once for
+    /// every panel, which also keeps a partial tile from reading past its rows.
     @inline(__always)
-    static func tileA(_ kernel: GEMMMicroKernel, depth: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
-                      b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, rows h: Int, cols w: Int,
-                      alpha: Float, beta: Float, panel: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>) {
+    static func tilesA(_ kernel: GEMMMicroKernel, depth: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
+                       b: UnsafePointer<Float>, panelStride: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                       rows h: Int, cols: Int, alpha: Float, beta: Float,
+                       panel: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>) {
+        let nr = kernel.nr
+        let panels = (cols + nr - 1) / nr
         if depth > 0 && h == kernel.mr, let strided = kernel.stridedBody {
-            if w == kernel.nr {
-                strided(depth, a, rowStride, depthStride, b, c, ldc, alpha, beta)
-                return
+            for jp in 0..<panels {
+                let w = Swift.min(nr, cols - jp * nr)
+                let bp = b + jp * panelStride, cp = c + jp * nr
+                if w == nr {
+                    strided(depth, a, rowStride, depthStride, bp, cp, ldc, alpha, beta)
+                } else {
+                    strided(depth, a, rowStride, depthStride, bp, edge, nr, 1, 0)
+                    storeEdgeTile(edge, nr: nr, into: cp, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: beta)
+                }
             }
-            strided(depth, a, rowStride, depthStride, b, edge, kernel.nr, 1, 0)
-            storeEdgeTile(edge, nr: kernel.nr, into: c, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: beta)
             return
         }
         if depthStride == 1 {
             packRowsAsA(a, ld: rowStride, rows: h, depth: depth, mr: kernel.mr, into: panel)
         } else {
-            precondition(rowStride == 1, "tileA: one of the strides must be 1")
+            precondition(rowStride == 1, "tilesA: one of the strides must be 1")
             packColumnsAsA(a, ld: depthStride, columns: h, depth: depth, mr: kernel.mr, into: panel)
         }
-        tile(kernel, depth: depth, a: panel, b: b, c: c, ldc: ldc, rows: h, cols: w, alpha: alpha, beta: beta, edge: edge)
+        for jp in 0..<panels {
+            tile(kernel, depth: depth, a: panel, b: b + jp * panelStride, c: c + jp * nr, ldc: ldc, rows: h,
+                 cols: Swift.min(nr, cols - jp * nr), alpha: alpha, beta: beta, edge: edge)
+        }
     }
 
     /// Forward over `mr`-query tiles; see `forward`.
@@ -177,10 +194,9 @@ extension AttentionKernel {
                     continue
                 }
                 // S = scale · Q_tile · Kᵀ over the key panels the tile can see (s has mr rows).
-                for jp in 0..<((keyEnd + nr - 1) / nr) {
-                    tileA(kernel, depth: D, a: qh + i0 * H * D, rowStride: H * D, depthStride: 1, b: kT + jp * D * nr,
-                          c: s + jp * nr, ldc: ldS, rows: rows, cols: nr, alpha: cfg.scale, beta: 0, panel: panel, edge: edge)
-                }
+                tilesA(kernel, depth: D, a: qh + i0 * H * D, rowStride: H * D, depthStride: 1, b: kT, panelStride: D * nr,
+                       c: s, ldc: ldS, rows: rows, cols: (keyEnd + nr - 1) / nr * nr, alpha: cfg.scale, beta: 0,
+                       panel: panel, edge: edge)
                 // Softmax over each row's visible keys; the rest of 0..<keyEnd becomes 0.
                 for r in 0..<rows {
                     let row = s + r * ldS
@@ -199,11 +215,8 @@ extension AttentionKernel {
                 }
                 // O_tile = P_tile · V over keys pad..<keyEnd.
                 let nk = keyEnd - pad
-                for dp in 0..<dPanels {
-                    tileA(kernel, depth: nk, a: s + pad, rowStride: ldS, depthStride: 1, b: vB + dp * Tk * nr + pad * nr,
-                          c: oh + i0 * H * D + dp * nr, ldc: H * D, rows: rows, cols: Swift.min(nr, D - dp * nr),
-                          alpha: 1, beta: 0, panel: panel, edge: edge)
-                }
+                tilesA(kernel, depth: nk, a: s + pad, rowStride: ldS, depthStride: 1, b: vB + pad * nr, panelStride: Tk * nr,
+                       c: oh + i0 * H * D, ldc: H * D, rows: rows, cols: D, alpha: 1, beta: 0, panel: panel, edge: edge)
                 i0 += rows
             }
         }
@@ -276,10 +289,9 @@ extension AttentionKernel {
                             continue
                         }
                         // dP = dO_tile · Vᵀ over the key panels the tile can see.
-                        for jp in 0..<((keyEnd + nr - 1) / nr) {
-                            tileA(kernel, depth: D, a: doh + i0 * H * D, rowStride: H * D, depthStride: 1, b: vT + jp * D * nr,
-                                  c: tileS + jp * nr, ldc: ldS, rows: rows, cols: nr, alpha: 1, beta: 0, panel: aPanel, edge: edge)
-                        }
+                        tilesA(kernel, depth: D, a: doh + i0 * H * D, rowStride: H * D, depthStride: 1, b: vT, panelStride: D * nr,
+                               c: tileS, ldc: ldS, rows: rows, cols: (keyEnd + nr - 1) / nr * nr, alpha: 1, beta: 0,
+                               panel: aPanel, edge: edge)
                         // dS over each row's visible keys; zero elsewhere (and in the padding rows).
                         for r in 0..<mr {
                             let row = tileS + r * ldS
@@ -296,11 +308,9 @@ extension AttentionKernel {
                         if let dqh {
                             // dQ_tile = scale · dS_tile · K over keys pad..<keyEnd.
                             let nk = keyEnd - pad
-                            for dp in 0..<dPanels {
-                                tileA(kernel, depth: nk, a: tileS + pad, rowStride: ldS, depthStride: 1, b: kB + dp * Tk * nr + pad * nr,
-                                      c: dqh + i0 * H * D + dp * nr, ldc: H * D, rows: rows, cols: Swift.min(nr, D - dp * nr),
-                                      alpha: cfg.scale, beta: 0, panel: aPanel, edge: edge)
-                            }
+                            tilesA(kernel, depth: nk, a: tileS + pad, rowStride: ldS, depthStride: 1, b: kB + pad * nr,
+                                   panelStride: Tk * nr, c: dqh + i0 * H * D, ldc: H * D, rows: rows, cols: D,
+                                   alpha: cfg.scale, beta: 0, panel: aPanel, edge: edge)
                         }
                         i0 += rows
                     }
@@ -316,19 +326,15 @@ extension AttentionKernel {
                     let nq = Swift.max(0, Tq - firstQuery)
                     if let dkh {
                         // dK_tile += scale · dS[:, tile]ᵀ · Q
-                        for dp in 0..<dPanels {
-                            tileA(kernel, depth: nq, a: dS + firstQuery * ldS + j0, rowStride: 1, depthStride: ldS,
-                                  b: qB + dp * Tq * nr + firstQuery * nr, c: dkh + j0 * Hkv * D + dp * nr, ldc: Hkv * D,
-                                  rows: rows, cols: Swift.min(nr, D - dp * nr), alpha: cfg.scale, beta: 1, panel: aPanel, edge: edge)
-                        }
+                        tilesA(kernel, depth: nq, a: dS + firstQuery * ldS + j0, rowStride: 1, depthStride: ldS,
+                               b: qB + firstQuery * nr, panelStride: Tq * nr, c: dkh + j0 * Hkv * D, ldc: Hkv * D,
+                               rows: rows, cols: D, alpha: cfg.scale, beta: 1, panel: aPanel, edge: edge)
                     }
                     if let dvh {
                         // dV_tile += P[:, tile]ᵀ · dO
-                        for dp in 0..<dPanels {
-                            tileA(kernel, depth: nq, a: ph + firstQuery * Tk + j0, rowStride: 1, depthStride: Tk,
-                                  b: doB + dp * Tq * nr + firstQuery * nr, c: dvh + j0 * Hkv * D + dp * nr, ldc: Hkv * D,
-                                  rows: rows, cols: Swift.min(nr, D - dp * nr), alpha: 1, beta: 1, panel: aPanel, edge: edge)
-                        }
+                        tilesA(kernel, depth: nq, a: ph + firstQuery * Tk + j0, rowStride: 1, depthStride: Tk,
+                               b: doB + firstQuery * nr, panelStride: Tq * nr, c: dvh + j0 * Hkv * D, ldc: Hkv * D,
+                               rows: rows, cols: D, alpha: 1, beta: 1, panel: aPanel, edge: edge)
                     }
                     j0 += rows
                 }
