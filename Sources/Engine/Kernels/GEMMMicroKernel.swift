@@ -85,17 +85,54 @@ func gemmStoreTile(_ p: UnsafeMutablePointer<Float>, _ acc: SIMD8<Float>, _ alph
     }
 }
 
-func kernel6x16(
-    _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
-    _ ahead: UnsafeRawPointer
-) {
+/// The 6 x 16 accumulators of `kernel6x16`, one fused multiply-add step at a time.
+struct Tile6x16 {
     var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
     var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
     var c20 = SIMD8<Float>(), c21 = SIMD8<Float>()
     var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
     var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+
+    /// One depth step: six A values (rows 0...5) times the 16 B values at `b`.
+    @inline(__always)
+    mutating func step(_ a0: Float, _ a1: Float, _ a2: Float, _ a3: Float, _ a4: Float, _ a5: Float,
+                       _ b: UnsafeRawPointer) {
+        let b0 = b.loadUnaligned(as: SIMD8<Float>.self)
+        let b1 = b.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        var av = SIMD8<Float>(repeating: a0)
+        c00.addProduct(av, b0); c01.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: a1)
+        c10.addProduct(av, b0); c11.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: a2)
+        c20.addProduct(av, b0); c21.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: a3)
+        c30.addProduct(av, b0); c31.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: a4)
+        c40.addProduct(av, b0); c41.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: a5)
+        c50.addProduct(av, b0); c51.addProduct(av, b1)
+    }
+
+    @inline(__always)
+    func store(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
+        let al = SIMD8<Float>(repeating: alpha)
+        var row = c
+        gemmStoreTile(row, c00, al, beta); gemmStoreTile(row + 8, c01, al, beta); row += ldc
+        gemmStoreTile(row, c10, al, beta); gemmStoreTile(row + 8, c11, al, beta); row += ldc
+        gemmStoreTile(row, c20, al, beta); gemmStoreTile(row + 8, c21, al, beta); row += ldc
+        gemmStoreTile(row, c30, al, beta); gemmStoreTile(row + 8, c31, al, beta); row += ldc
+        gemmStoreTile(row, c40, al, beta); gemmStoreTile(row + 8, c41, al, beta); row += ldc
+        gemmStoreTile(row, c50, al, beta); gemmStoreTile(row + 8, c51, al, beta)
+    }
+}
+
+func kernel6x16(
+    _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
+    _ ahead: UnsafeRawPointer
+) {
+    var t = Tile6x16()
     // C's lines, for after the loop (see the AVX-512 kernel): a 64-byte row spans at most two.
     var line = UnsafeRawPointer(c)
     for _ in 0..<6 {
@@ -105,33 +142,22 @@ func kernel6x16(
     var pa = a
     var pb = UnsafeRawPointer(b)
     var pf = ahead
-    for p in 0..<kc {
-        if p & 3 == 0 { llvmPrefetch(pf, 0, 3, 1); pf += 64 }
-        let b0 = pb.loadUnaligned(as: SIMD8<Float>.self)
-        let b1 = pb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-        var av = SIMD8<Float>(repeating: pa[0])
-        c00.addProduct(av, b0); c01.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: pa[1])
-        c10.addProduct(av, b0); c11.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: pa[2])
-        c20.addProduct(av, b0); c21.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: pa[3])
-        c30.addProduct(av, b0); c31.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: pa[4])
-        c40.addProduct(av, b0); c41.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: pa[5])
-        c50.addProduct(av, b0); c51.addProduct(av, b1)
-        pa += 6
-        pb += 64
+    // Four depth steps per pass, one prefetch line each: no per-step test for the prefetch.
+    var p = 0
+    while p &+ 4 <= kc {
+        llvmPrefetch(pf, 0, 3, 1); pf += 64
+        t.step(pa[0], pa[1], pa[2], pa[3], pa[4], pa[5], pb)
+        t.step(pa[6], pa[7], pa[8], pa[9], pa[10], pa[11], pb + 64)
+        t.step(pa[12], pa[13], pa[14], pa[15], pa[16], pa[17], pb + 128)
+        t.step(pa[18], pa[19], pa[20], pa[21], pa[22], pa[23], pb + 192)
+        pa += 24; pb += 256; p &+= 4
     }
-    let al = SIMD8<Float>(repeating: alpha)
-    var row = c
-    gemmStoreTile(row, c00, al, beta); gemmStoreTile(row + 8, c01, al, beta); row += ldc
-    gemmStoreTile(row, c10, al, beta); gemmStoreTile(row + 8, c11, al, beta); row += ldc
-    gemmStoreTile(row, c20, al, beta); gemmStoreTile(row + 8, c21, al, beta); row += ldc
-    gemmStoreTile(row, c30, al, beta); gemmStoreTile(row + 8, c31, al, beta); row += ldc
-    gemmStoreTile(row, c40, al, beta); gemmStoreTile(row + 8, c41, al, beta); row += ldc
-    gemmStoreTile(row, c50, al, beta); gemmStoreTile(row + 8, c51, al, beta)
+    if p < kc { llvmPrefetch(pf, 0, 3, 1) }
+    while p < kc {
+        t.step(pa[0], pa[1], pa[2], pa[3], pa[4], pa[5], pb)
+        pa += 6; pb += 64; p &+= 1
+    }
+    t.store(c, ldc, alpha, beta)
 }
 
 /// `kernel6x16` with A read where it lies: element (row i, depth p) at `a[i * rowStride + p * depthStride]`.
