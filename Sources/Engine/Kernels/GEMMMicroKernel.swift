@@ -166,43 +166,18 @@ func kernel6x16StridedA(
     _ kc: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ depthStride: Int, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
 ) {
-    var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
-    var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
-    var c20 = SIMD8<Float>(), c21 = SIMD8<Float>()
-    var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
-    var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
-    var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+    var t = Tile6x16()
     // Two base pointers and offsets of one and two rows keep the six addresses in x86's
     // base + index form, so the loop needs no more general registers than it has.
     let rs = rowStride, rs2 = 2 &* rowStride
     var p0 = a, p3 = a + 3 &* rs
     var pb = UnsafeRawPointer(b)
     for _ in 0..<kc {
-        let b0 = pb.loadUnaligned(as: SIMD8<Float>.self)
-        let b1 = pb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-        var av = SIMD8<Float>(repeating: p0[0])
-        c00.addProduct(av, b0); c01.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: p0[rs])
-        c10.addProduct(av, b0); c11.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: p0[rs2])
-        c20.addProduct(av, b0); c21.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: p3[0])
-        c30.addProduct(av, b0); c31.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: p3[rs])
-        c40.addProduct(av, b0); c41.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: p3[rs2])
-        c50.addProduct(av, b0); c51.addProduct(av, b1)
+        t.step(p0[0], p0[rs], p0[rs2], p3[0], p3[rs], p3[rs2], pb)
         p0 += depthStride; p3 += depthStride
         pb += 64
     }
-    let al = SIMD8<Float>(repeating: alpha)
-    var row = c
-    gemmStoreTile(row, c00, al, beta); gemmStoreTile(row + 8, c01, al, beta); row += ldc
-    gemmStoreTile(row, c10, al, beta); gemmStoreTile(row + 8, c11, al, beta); row += ldc
-    gemmStoreTile(row, c20, al, beta); gemmStoreTile(row + 8, c21, al, beta); row += ldc
-    gemmStoreTile(row, c30, al, beta); gemmStoreTile(row + 8, c31, al, beta); row += ldc
-    gemmStoreTile(row, c40, al, beta); gemmStoreTile(row + 8, c41, al, beta); row += ldc
-    gemmStoreTile(row, c50, al, beta); gemmStoreTile(row + 8, c51, al, beta)
+    t.store(c, ldc, alpha, beta)
 }
 
 /// LLVM's prefetch intrinsic, called by its name because Swift has no prefetch of its own:
