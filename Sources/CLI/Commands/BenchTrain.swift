@@ -85,7 +85,7 @@ struct BenchTrain: ParsableCommand {
             print("{\"preset\":\"\(p.rawValue)\",\"phase\":\"forward\",\"batch\":\(b),\"seq\":\(t),\"steps\":\(steps),"
                   + "\"threads\":\(Parallel.threads),\"parameters\":\(model.config.parameterCount),"
                   + "\"tokens_per_s\":\(String(format: "%.1f", tokPerS)),\"gflops\":\(String(format: "%.2f", tokPerS * flopsPerToken / 1e9)),"
-                  + "\"median_step_s\":\(String(format: "%.4f", median)),\"peak_rss_mb\":\(String(format: "%.0f", rss)),"
+                  + "\"median_step_s\":\(String(format: "%.4f", median)),"
                   + "\"peak_rss_mb\":\(String(format: "%.0f", rss)),\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"last_loss\":\(String(format: "%.4f", lastLoss))}")
         } else {
             print(String(format: "forward (no grad), %d passes: %.1f tokens/s, %.1f GFLOP/s, median %.3f s, peak RSS %.0f MiB",
