@@ -267,6 +267,48 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
     }
 }
 
+@Test func packedPanelsOfBHoldOpBWhetherPackedWholeOrInRunsOfRows() {
+    // `sgemm` packs a plain B in runs of rows, each into its depth block's panels (`panelStride`).
+    for nr in [16, 32] {
+        for trans in [false, true] {
+            let cols = 2 * nr + 5, j0 = 3, p0 = 2, kc = 37
+            let n = j0 + cols + 1, k = p0 + kc + 3
+            let ldb = (trans ? k : n) + 5
+            let b = (0..<((trans ? n : k) * ldb)).map { Float($0 % 1013) * 0.25 - 9 }
+            func opB(_ p: Int, _ j: Int) -> Float { trans ? b[j * ldb + p] : b[p * ldb + j] }
+            let panels = (cols + nr - 1) / nr
+            var whole = [Float](repeating: .nan, count: panels * kc * nr)
+            var runs = whole
+            b.withUnsafeBufferPointer { pb in
+                whole.withUnsafeMutableBufferPointer { pd in
+                    GEMMPack.packB(pb.baseAddress!, ldb: ldb, trans: trans, p0: p0, kc: kc, j0: j0, cols: cols, nr: nr,
+                                   into: pd.baseAddress!)
+                }
+                runs.withUnsafeMutableBufferPointer { pd in
+                    var q = 0
+                    for run in [1, 8, 5, 16, 7] {  // 37 rows in runs of uneven lengths
+                        GEMMPack.packB(pb.baseAddress!, ldb: ldb, trans: trans, p0: p0 + q, kc: run, j0: j0, cols: cols,
+                                       nr: nr, into: pd.baseAddress! + q * nr, panelStride: kc * nr)
+                        q += run
+                    }
+                }
+            }
+            var wrong = 0
+            for panel in 0..<panels {
+                for p in 0..<kc {
+                    for j in 0..<nr {
+                        let col = panel * nr + j
+                        let expected: Float = col < cols ? opB(p0 + p, j0 + col) : 0
+                        if whole[panel * kc * nr + p * nr + j] != expected { wrong += 1 }
+                    }
+                }
+            }
+            #expect(wrong == 0, "nr=\(nr) trans=\(trans): \(wrong) packed values wrong")
+            #expect(zip(whole, runs).allSatisfy { $0.bitPattern == $1.bitPattern }, "nr=\(nr) trans=\(trans): runs of rows differ")
+        }
+    }
+}
+
 @Test func gemmCuttingALongDepthIntoSpansIsBitIdentical() {
     // B for one depth block of all columns fits, all of k does not: k is cut into spans.
     for kernel in GEMMMicroKernel.available {

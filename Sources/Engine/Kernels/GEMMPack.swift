@@ -76,12 +76,14 @@ enum GEMMPack {
     }
 
     /// Packs depth `p0 ..< p0 + kc` and columns `j0 ..< j0 + cols` of op(B) into consecutive
-    /// `nr`-column micro-panels.
+    /// `nr`-column micro-panels, `panelStride` floats apart (default `kc * nr`: the panels of a whole
+    /// depth block; a run of a block's rows passes the block's stride and starts at its first row).
     static func packB(
         _ b: UnsafePointer<Float>, ldb: Int, trans: Bool,
         p0: Int, kc: Int, j0: Int, cols: Int, nr: Int,
-        into dst: UnsafeMutablePointer<Float>
+        into dst: UnsafeMutablePointer<Float>, panelStride: Int? = nil
     ) {
+        let panelStride = panelStride ?? kc * nr
         if !trans {
             // op(B)[p, j] = b[p * ldb + j]: each stored row is read once, left to right across every
             // panel (panel by panel, the reads were `nr`-float pieces `ldb` apart, and the copy
@@ -102,7 +104,7 @@ enum GEMMPack {
                 var d = dst + p * nr
                 for q in 0..<full {
                     copyRun(src + q * nr, d, nr)
-                    d += kc * nr
+                    d += panelStride
                 }
                 if w > 0 {
                     for c in 0..<w { d[c] = src[full * nr + c] }
@@ -132,7 +134,7 @@ enum GEMMPack {
                     }
                 }
             }
-            panel += kc * nr
+            panel += panelStride
             j += nr
         }
     }
