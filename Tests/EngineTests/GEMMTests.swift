@@ -309,6 +309,23 @@ func gemmMatchesReferenceOnOddShapes(kernelName: String) {
     }
 }
 
+@Test func gemmPackingBInRunsOfRowsKeepsRunsInsideDepthBlocks() {
+    // A plain B is packed in runs of rows that must not span two depth blocks, whatever the
+    // kernel's depth block (here also odd multiples, which cannot be halved evenly).
+    let base = GEMMMicroKernel.avx2
+    for kc in [100, 96, 40] {
+        let kernel = GEMMMicroKernel(name: "avx2-kc\(kc)", mr: base.mr, nr: base.nr, kc: kc, mc: base.mc, body: base.body)
+        let t = GEMMCase(m: 2 * kernel.mr + 1, n: 3 * kernel.nr + 2, k: 3 * kc + 7, transA: true, transB: false,
+                         alpha: 1, beta: 0, pad: 1, seed: 31 + UInt64(kc))
+        let serial = t.run(threads: 1, kernel: kernel, minParallelWork: 0)
+        for threads in [2, 3, 4] {
+            let same = t.run(threads: threads, kernel: kernel, minParallelWork: 0) == serial
+            #expect(same, "kc=\(kc) threads=\(threads): differs from one thread")
+        }
+        #expect(t.check(serial).error <= tolerance(t.k), "kc=\(kc)")
+    }
+}
+
 @Test func gemmCuttingALongDepthIntoSpansIsBitIdentical() {
     // B for one depth block of all columns fits, all of k does not: k is cut into spans.
     for kernel in GEMMMicroKernel.available {

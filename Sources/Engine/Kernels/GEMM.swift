@@ -215,9 +215,10 @@ struct GEMMProblem: @unchecked Sendable {
                     }
                 }
             } else {
-                // Runs of a power of two rows that divides the depth block, at least four per thread.
+                // Runs that divide the depth block (halved from it while even), at least four per
+                // thread when the depth allows, so that no run spans two blocks.
                 var rows = kcMax
-                while rows > 8 && (k + rows - 1) / rows < 4 * threads { rows /= 2 }
+                while rows > 8 && rows % 2 == 0 && (k + rows - 1) / rows < 4 * threads { rows /= 2 }
                 let runRows = rows
                 GEMMWorkCounter((k + runRows - 1) / runRows).run(threads: threads) { item in
                     let q0 = item * runRows, q1 = min(k, q0 + runRows)
