@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import JSONSupport
 import Models
 
 struct Bench: ParsableCommand {
@@ -70,7 +71,8 @@ struct BenchGEMM: ParsableCommand {
         for c in cases {
             let gflops = Self.measure(m: c.m, k: c.k, n: c.n, transA: c.ta, transB: c.tb, threads: threads, repeats: repeats)
             if json {
-                print("{\"m\":\(c.m),\"k\":\(c.k),\"n\":\(c.n),\"transA\":\(c.ta),\"transB\":\(c.tb),\"threads\":\(threads),\"gflops\":\(String(format: "%.2f", gflops))}")
+                print(jsonLine(["m": "\(c.m)", "k": "\(c.k)", "n": "\(c.n)", "transA": "\(c.ta)", "transB": "\(c.tb)",
+                                "threads": "\(threads)", "gflops": jsonNumber(gflops, 2)]))
             } else {
                 print(String(format: "%6d %6d %6d  %@  %@ %7d %9.2f", c.m, c.k, c.n, c.ta ? "T" : "N", c.tb ? "T" : "N", threads, gflops))
             }
@@ -90,9 +92,9 @@ struct BenchGEMM: ParsableCommand {
         for c in cases {
             let r = try Self.measurePairs(blas, m: c.m, k: c.k, n: c.n, transA: c.ta, transB: c.tb, threads: threads, repeats: repeats)
             if json {
-                print("{\"m\":\(c.m),\"k\":\(c.k),\"n\":\(c.n),\"transA\":\(c.ta),\"transB\":\(c.tb),\"threads\":\(threads),"
-                      + "\"gflops\":\(String(format: "%.2f", r.ours)),\"reference_gflops\":\(String(format: "%.2f", r.reference)),"
-                      + "\"ratio\":\(String(format: "%.4f", r.ratio))}")
+                print(jsonLine(["m": "\(c.m)", "k": "\(c.k)", "n": "\(c.n)", "transA": "\(c.ta)", "transB": "\(c.tb)",
+                                "threads": "\(threads)", "gflops": jsonNumber(r.ours, 2), "reference_gflops": jsonNumber(r.reference, 2),
+                                "ratio": jsonNumber(r.ratio, 4)]))
             } else {
                 print(String(format: "%6d %6d %6d  %@  %@ %7d %11.2f %10.2f %5.0f%%", c.m, c.k, c.n, c.ta ? "T" : "N", c.tb ? "T" : "N",
                              threads, r.ours, r.reference, 100 * r.ratio))
@@ -250,3 +252,15 @@ func serveLockstep(ready: String, _ step: (_ train: Bool) throws -> String) thro
     }
     print("{\"peak_rss_mib\":\(String(format: "%.0f", BenchTrain.peakRSSMiB()))}")
 }
+
+/// One line of a benchmark's `--json` output: the fields in order, each value already JSON text
+/// (`jsonNumber` for numbers, `jsonQuoted` for strings). The comparison scripts read these lines, and
+/// a key written twice (as `peak_rss_mb` once was) is a programming error, caught here.
+func jsonLine(_ fields: KeyValuePairs<String, String>) -> String {
+    var seen = Set<String>()
+    for (key, _) in fields { precondition(seen.insert(key).inserted, "jsonLine: key \(key) given twice") }
+    return "{" + fields.map { "\(jsonQuoted($0.key)):\($0.value)" }.joined(separator: ",") + "}"
+}
+
+/// A number as JSON text with `digits` decimals.
+func jsonNumber(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import JSONSupport
 import Models
 
 /// `palimpsest bench attention`: the fused causal attention of a preset's layer, alone.
@@ -48,8 +49,8 @@ struct BenchAttention: ParsableCommand {
             let times = (0..<repeats).map { _ in layer.time(train: phase == "train") }.sorted()
             let median = times[times.count / 2]
             if json {
-                print("{\"preset\":\"\(p.rawValue)\",\"phase\":\"\(phase)\",\"batch\":\(b),\"seq\":\(t),\"threads\":\(Parallel.threads),"
-                      + "\"median_s\":\(String(format: "%.6f", median)),\"gflops\":\(String(format: "%.2f", flops / median / 1e9))}")
+                print(jsonLine(["preset": jsonQuoted(p.rawValue), "phase": jsonQuoted(phase), "batch": "\(b)", "seq": "\(t)",
+                                "threads": "\(Parallel.threads)", "median_s": jsonNumber(median, 6), "gflops": jsonNumber(flops / median / 1e9, 2)]))
             } else {
                 print(String(format: "%-8@ median %8.3f ms  (quartiles %.3f–%.3f)  %6.1f GFLOP/s", phase, median * 1e3,
                              times[times.count / 4] * 1e3, times[3 * times.count / 4] * 1e3, flops / median / 1e9))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import JSONSupport
 import Models
 import Training
 #if canImport(Glibc)
@@ -82,11 +83,11 @@ struct BenchTrain: ParsableCommand {
         let median = times.sorted()[times.count / 2]
         let rss = Self.peakRSSMiB()
         if json {
-            print("{\"preset\":\"\(p.rawValue)\",\"phase\":\"forward\",\"batch\":\(b),\"seq\":\(t),\"steps\":\(steps),"
-                  + "\"threads\":\(Parallel.threads),\"parameters\":\(model.config.parameterCount),"
-                  + "\"tokens_per_s\":\(String(format: "%.1f", tokPerS)),\"gflops\":\(String(format: "%.2f", tokPerS * flopsPerToken / 1e9)),"
-                  + "\"median_step_s\":\(String(format: "%.4f", median)),"
-                  + "\"peak_rss_mb\":\(String(format: "%.0f", rss)),\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"last_loss\":\(String(format: "%.4f", lastLoss))}")
+            print(jsonLine(["preset": jsonQuoted(p.rawValue), "phase": "\"forward\"", "batch": "\(b)", "seq": "\(t)",
+                            "steps": "\(steps)", "threads": "\(Parallel.threads)", "parameters": "\(model.config.parameterCount)",
+                            "tokens_per_s": jsonNumber(tokPerS, 1), "gflops": jsonNumber(tokPerS * flopsPerToken / 1e9, 2),
+                            "median_step_s": jsonNumber(median, 4), "peak_rss_mb": jsonNumber(rss, 0), "peak_rss_mib": jsonNumber(rss, 0),
+                            "last_loss": jsonNumber(Double(lastLoss), 4)]))
         } else {
             print(String(format: "forward (no grad), %d passes: %.1f tokens/s, %.1f GFLOP/s, median %.3f s, peak RSS %.0f MiB",
                          steps, tokPerS, tokPerS * flopsPerToken / 1e9, median, rss))
@@ -117,12 +118,11 @@ struct BenchTrain: ParsableCommand {
         let sorted = times.sorted()
         let median = phases.map { $0.sorted()[$0.count / 2] }
         if json {
-            print("{\"preset\":\"\(p.rawValue)\",\"phase\":\"train\",\"batch\":\(b),\"seq\":\(t),\"steps\":\(steps),\"threads\":\(Parallel.threads),"
-                  + "\"parameters\":\(config.parameterCount),\"tokens_per_s\":\(String(format: "%.1f", tokPerS)),"
-                  + "\"gflops\":\(String(format: "%.2f", gflops)),\"median_step_s\":\(String(format: "%.4f", sorted[sorted.count / 2])),"
-                  + "\"forward_s\":\(String(format: "%.4f", median[0])),\"backward_s\":\(String(format: "%.4f", median[1])),"
-                  + "\"optimizer_s\":\(String(format: "%.4f", median[2])),"
-                  + "\"peak_rss_mb\":\(String(format: "%.0f", rss)),\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"last_loss\":\(String(format: "%.4f", lastLoss))}")
+            print(jsonLine(["preset": jsonQuoted(p.rawValue), "phase": "\"train\"", "batch": "\(b)", "seq": "\(t)",
+                            "steps": "\(steps)", "threads": "\(Parallel.threads)", "parameters": "\(config.parameterCount)",
+                            "tokens_per_s": jsonNumber(tokPerS, 1), "gflops": jsonNumber(gflops, 2), "median_step_s": jsonNumber(sorted[sorted.count / 2], 4),
+                            "forward_s": jsonNumber(median[0], 4), "backward_s": jsonNumber(median[1], 4), "optimizer_s": jsonNumber(median[2], 4),
+                            "peak_rss_mb": jsonNumber(rss, 0), "peak_rss_mib": jsonNumber(rss, 0), "last_loss": jsonNumber(Double(lastLoss), 4)]))
         } else {
             print("preset \(p.rawValue): \(config.parameterCount) parameters, batch \(b) × seq \(t), \(Parallel.threads) threads")
             print(String(format: "%d steps: %.1f tokens/s, %.1f GFLOP/s, median step %.3f s, peak RSS %.0f MiB, last loss %.4f",
