@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["JSONSupport", "FileSupport"], swiftSettings: fastMath),
         .target(name: "Training", dependencies: ["Engine", "Models"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Engine", "Tokenizers", "JSONSupport", "FileSupport"], swiftSettings: fastMath),
-        .target(name: "Evaluation", dependencies: ["Engine", "Models", "Tokenizers"], swiftSettings: fastMath),
+        .target(name: "Evaluation", dependencies: ["Engine", "Models", "Tokenizers", "FileSupport"], swiftSettings: fastMath),
         .target(
             name: "Experiments",
             dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Theory", "Plots", "FileSupport",

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Engine
+import Evaluation
 import FileSupport
 import Foundation
 import Models
 
-/// What `score` and `generate` need from a tokenizer.
+/// What `generate` needs from a tokenizer.
 protocol TextTokenizer: TokenTextDecoder {
     /// Ids of `text`, with the tokenizer's special tokens (e.g. BOS) when `addSpecialTokens`.
     func encode(_ text: String, addSpecialTokens: Bool) -> [Int]
@@ -12,11 +13,8 @@ protocol TextTokenizer: TokenTextDecoder {
 }
 
 /// Loads the tokenizer stored with a checkpoint, or nil when the directory has none.
-/// `TokenizerBridge.swift` supplies the implementation.
 func loadCheckpointTokenizer(_ directory: URL) throws -> TextTokenizer? {
-    let file = directory.appendingPathComponent("tokenizer.json")
-    guard FileManager.default.fileExists(atPath: file.path) else { return nil }
-    return try makeTextTokenizer(directory: directory)
+    try loadTokenizerJSON(directory).map { HFTextTokenizer(tokenizer: $0) }
 }
 
 /// A failure reading a command's input files (printed without the usage text).
@@ -55,13 +53,20 @@ struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Log-likelihood of texts under a model.",
         discussion: """
-        Each line of the JSONL input is one of
-          {"text": "..."}                              every token after the first is scored
-          {"prompt": "...", "completion": "..."}       only the completion's tokens are scored
-          {"input_ids": [...], "labels": [...]}         ids given directly; labels -100 are not scored
-                                                       (labels default to input_ids)
-        Texts need the checkpoint's tokenizer.json. Prints, per line, the summed and mean
-        log-probability (natural log) of the scored tokens and their count.
+        Each non-blank line of the JSONL input is one of
+          {"text": "..."}                          every token after the first is scored
+          {"prompt": "...", "response": "..."}     only the response's tokens are scored, conditioned
+                                                   on the prompt ("completion" works for "response")
+          {"input_ids": [...], "labels": [...]}     ids given directly; labels -100 are not scored
+                                                   (labels default to input_ids)
+        Texts are tokenized exactly as the checkpoint's tokenizer.json defines, special tokens
+        from its post-processor included. A prompt and response are encoded together; the tokens
+        after the longest common prefix with the prompt's own encoding are the response's.
+
+        With --json, prints one line per input:
+          {"loglik": summed log-probability (natural log) of the scored tokens,
+           "tokens": how many were scored, "mean_loglik": loglik / tokens, or null for none}
+        Without it, a table with the input line numbers and a total.
         """)
 
     @Option(help: "HF checkpoint directory (config.json, model.safetensors, tokenizer.json).")
@@ -76,105 +81,35 @@ struct Score: ParsableCommand {
     @Option(help: "Sequences per forward pass.")
     var batchSize = 8
 
-    @Flag(help: "Print one JSON object per line.")
+    @Flag(help: "Print one JSON object per input line.")
     var json = false
 
     func run() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
         let lm = try loadModel(model, adapter: adapter)
-        let tokenizer = try loadCheckpointTokenizer(URL(fileURLWithPath: model))
-        let lines: [Substring]
+        let tokenizer = try loadTokenizerJSON(URL(fileURLWithPath: model))
+        let requests: [ScoreRequest]
         do {
-            // Bounded: a FIFO or a link to /dev/zero would never end.
-            guard let text = String(data: try readBoundedFile(atPath: input, limit: 1 << 30), encoding: .utf8) else {
-                throw ModelCommandError("\(input): not UTF-8 text")
-            }
-            lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        } catch let e as ModelCommandError { throw e } catch { throw ModelCommandError("\(input): cannot read (\(error))") }
-        var items: [(line: Int, ids: [Int], labels: [Int])] = []
-        for (i, raw) in lines.enumerated() where !raw.trimmingCharacters(in: .whitespaces).isEmpty {
-            items.append(try Self.parse(raw, line: i + 1, file: input, tokenizer: tokenizer, vocab: lm.config.vocabSize))
-        }
+            requests = try ScoreFile.read(path: input, tokenizer: tokenizer, vocabSize: lm.config.vocabSize)
+        } catch { throw ModelCommandError(error.description) }
         var totalLP = 0.0, totalN = 0
         if !json { print(" line   tokens      sum logp   mean logp") }
-        for start in stride(from: 0, to: items.count, by: batchSize) {
-            let chunk = Array(items[start..<min(items.count, start + batchSize)])
-            let scores = Self.score(lm, chunk.map { ($0.ids, $0.labels) })
-            for (item, s) in zip(chunk, scores) {
-                totalLP += s.sum
-                totalN += s.count
-                let mean = s.count > 0 ? s.sum / Double(s.count) : .nan
+        for start in stride(from: 0, to: requests.count, by: batchSize) {
+            let chunk = Array(requests[start..<min(requests.count, start + batchSize)])
+            for (request, result) in zip(chunk, ScoreFile.score(lm, chunk, batchSize: batchSize)) {
+                totalLP += result.loglik
+                totalN += result.tokens
                 if json {
-                    print("{\"line\":\(item.line),\"tokens\":\(s.count),\"sum_logprob\":\(Self.num(s.sum)),\"mean_logprob\":\(Self.num(mean))}")
+                    print(result.jsonLine)
                 } else {
-                    print(String(format: "%5d %8d %13.4f %11.4f", item.line, s.count, s.sum, mean))
+                    let mean = result.meanLoglik.map { String(format: "%11.4f", $0) } ?? String(repeating: " ", count: 10) + "-"
+                    print(String(format: "%5d %8d %13.4f ", request.line, result.tokens, result.loglik) + mean)
                 }
             }
         }
         if !json {
             print(String(format: "total %8d %13.4f %11.4f", totalN, totalLP, totalN > 0 ? totalLP / Double(totalN) : .nan))
         }
-    }
-
-    static func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6f", x) : "null" }
-
-    /// Summed log-probability and count of the scored tokens of each (ids, labels) pair.
-    static func score(_ lm: CausalLM, _ batch: [([Int], [Int])]) -> [(sum: Double, count: Int)] {
-        let length = batch.map(\.0.count).max()!
-        var ids = [Int32](repeating: 0, count: batch.count * length)
-        var labels = [Int32](repeating: -100, count: batch.count * length)
-        for (b, (i, l)) in batch.enumerated() {
-            for t in i.indices {
-                ids[b * length + t] = Int32(i[t])
-                labels[b * length + t] = Int32(l[t])
-            }
-        }
-        let lp = Autograd.withNoGrad { lm.tokenLogProbs(ids, labels: labels, batch: batch.count, length: length).toArray() }
-        return batch.indices.map { b in
-            let row = lp[(b * length)..<((b + 1) * length)]
-            let count = batch[b].1.dropFirst().filter { $0 != -100 }.count
-            return (row.reduce(0.0) { $0 + Double($1) }, count)
-        }
-    }
-
-    static func parse(_ raw: Substring, line: Int, file: String, tokenizer: TextTokenizer?, vocab: Int) throws -> (line: Int, ids: [Int], labels: [Int]) {
-        func fail(_ message: String) -> ModelCommandError { ModelCommandError("\(file):\(line): \(message)") }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any] else {
-            throw fail("not a JSON object")
-        }
-        func needTokenizer() throws -> TextTokenizer {
-            guard let tokenizer else { throw fail("text input needs tokenizer.json in the model directory (or give \"input_ids\")") }
-            return tokenizer
-        }
-        var ids: [Int], labels: [Int]
-        if let given = object["input_ids"] {
-            guard let list = given as? [Int], !list.isEmpty else { throw fail("\"input_ids\" must be a non-empty list of integers") }
-            ids = list
-            if let l = object["labels"] {
-                guard let ll = l as? [Int], ll.count == list.count else { throw fail("\"labels\" must be a list of \(list.count) integers") }
-                labels = ll
-            } else { labels = list }
-        } else if let text = object["text"] {
-            guard let s = text as? String else { throw fail("\"text\" must be a string") }
-            ids = try needTokenizer().encode(s, addSpecialTokens: true)
-            labels = ids
-        } else if let prompt = object["prompt"], let completion = object["completion"] {
-            guard let p = prompt as? String, let c = completion as? String else { throw fail("\"prompt\" and \"completion\" must be strings") }
-            let t = try needTokenizer()
-            let promptIds = t.encode(p, addSpecialTokens: true)
-            let full = t.encode(p + c, addSpecialTokens: true)
-            // Score what the completion adds, even if the join merges tokens at the seam.
-            var common = 0
-            while common < promptIds.count, common < full.count, promptIds[common] == full[common] { common += 1 }
-            ids = full
-            labels = full.enumerated().map { $0.offset < common ? -100 : $0.element }
-        } else {
-            throw fail("expected \"text\", \"prompt\" + \"completion\", or \"input_ids\"")
-        }
-        guard ids.count >= 2 else { throw fail("needs at least 2 tokens to score, found \(ids.count)") }
-        if let bad = ids.first(where: { $0 < 0 || $0 >= vocab }) { throw fail("token id \(bad) outside the vocabulary 0..<\(vocab)") }
-        if let bad = labels.first(where: { $0 != -100 && ($0 < 0 || $0 >= vocab) }) { throw fail("label \(bad) outside the vocabulary 0..<\(vocab)") }
-        return (line, ids, labels)
     }
 }
 

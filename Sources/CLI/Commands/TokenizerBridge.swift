@@ -9,7 +9,9 @@ struct HFTextTokenizer: TextTokenizer {
     var eosTokenIDs: [Int] { tokenizer.eosTokenIDs }
 }
 
-/// The checkpoint's tokenizer as `score` and `generate` use it.
-func makeTextTokenizer(directory: URL) throws -> TextTokenizer? {
-    HFTextTokenizer(tokenizer: try Tokenizer.load(from: directory))
+/// The tokenizer.json (with tokenizer_config.json when present) stored with a checkpoint, or nil
+/// when the directory has none.
+func loadTokenizerJSON(_ directory: URL) throws -> Tokenizer? {
+    guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path) else { return nil }
+    return try Tokenizer.load(from: directory)
 }

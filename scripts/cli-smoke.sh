@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `palimpsest score` and `palimpsest generate` run as a user runs them, on a checkpoint directory
+# with its own tokenizer.json, against what transformers and tokenizers computed for the same
+# inputs (Tests/EvaluationTests/Fixtures/score_llama*, from scripts/reference/score_fixtures.py):
+# the --json lines the issue defines, token counts, log-likelihoods, greedy continuations, and a
+# bad input line's error. CI runs it; a few seconds. Only Python's standard library is used.
+#
+#     bash scripts/cli-smoke.sh [path/to/palimpsest]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${1:-.build/release/palimpsest}"
+[ -x "$BIN" ] || { echo "cli smoke: no executable at $BIN (swift build -c release --product palimpsest)" >&2; exit 1; }
+
+python3 - "$BIN" Tests/EvaluationTests/Fixtures <<'PY'
+import json, os, subprocess, sys, tempfile
+
+binary, fixtures = sys.argv[1], sys.argv[2]
+model = os.path.join(fixtures, "score_llama")
+failures = []
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+
+def run(args, expect_rc=0):
+    r = subprocess.run([binary] + args, capture_output=True, text=True, timeout=120)
+    if r.returncode != expect_rc:
+        failures.append(f"{' '.join(args)}: exit {r.returncode}, expected {expect_rc}; stderr: {r.stderr.strip()[-300:]}")
+    return r
+
+# score --json: one line per input, exactly {"loglik", "tokens", "mean_loglik"}, transformers' numbers.
+expected = [json.loads(l) for l in open(os.path.join(fixtures, "score_llama.expected.jsonl"))]
+r = run(["score", "--model", model, "--input", os.path.join(fixtures, "score_llama.input.jsonl"), "--json"])
+lines = r.stdout.splitlines()
+check(len(lines) == len(expected), f"score --json: {len(lines)} lines for {len(expected)} inputs")
+for i, (line, e) in enumerate(zip(lines, expected)):
+    got = json.loads(line)
+    check(list(got) == ["loglik", "tokens", "mean_loglik"], f"score line {i + 1}: keys {list(got)}")
+    check(got["tokens"] == e["tokens"], f"score line {i + 1}: {got['tokens']} tokens, transformers {e['tokens']}")
+    check(abs(got["loglik"] - e["loglik"]) <= 1e-5 * max(1.0, abs(e["loglik"])),
+          f"score line {i + 1}: loglik {got['loglik']}, transformers {e['loglik']}")
+    if e["mean_loglik"] is None:
+        check(got["mean_loglik"] is None, f"score line {i + 1}: mean_loglik {got['mean_loglik']} for no scored token")
+    else:
+        check(got["mean_loglik"] is not None and abs(got["mean_loglik"] - e["mean_loglik"]) <= 1e-5 * abs(e["mean_loglik"]),
+              f"score line {i + 1}: mean_loglik {got['mean_loglik']}, transformers {e['mean_loglik']}")
+
+# The table's total is the sum of the scored tokens.
+r = run(["score", "--model", model, "--input", os.path.join(fixtures, "score_llama.input.jsonl")])
+total = [l for l in r.stdout.splitlines() if l.startswith("total")]
+check(len(total) == 1 and int(total[0].split()[1]) == sum(e["tokens"] for e in expected), f"score table total: {total}")
+
+# A bad line stops with its file and line named, and a nonzero exit.
+with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+    f.write('{"text": "fine"}\n{"prompt": "no response"}\n')
+r = run(["score", "--model", model, "--input", f.name], expect_rc=1)
+check(f"{f.name}:2:" in r.stderr and "response" in r.stderr, f"score bad line: stderr {r.stderr.strip()[-200:]}")
+os.unlink(f.name)
+
+# generate: greedy continuations equal transformers' generate(do_sample=False), tokens and text.
+for g in json.load(open(os.path.join(fixtures, "score_llama.generate.json"))):
+    r = run(["generate", "--model", model, "--prompt", g["prompt"], "--max-new-tokens", str(g["max_new_tokens"]), "--json"])
+    got = json.loads(r.stdout) if r.returncode == 0 else {}
+    check(got.get("prompt_ids") == g["prompt_ids"], f"generate {g['prompt']!r}: prompt ids {got.get('prompt_ids')}")
+    check(got.get("tokens") == g["tokens"], f"generate {g['prompt']!r}: {got.get('tokens')}, transformers {g['tokens']}")
+    check(got.get("text") == g["text"], f"generate {g['prompt']!r}: text {got.get('text')!r}, transformers {g['text']!r}")
+    plain = run(["generate", "--model", model, "--prompt", g["prompt"], "--max-new-tokens", str(g["max_new_tokens"])])
+    check(plain.stdout == g["text"] + "\n", f"generate {g['prompt']!r} (plain): {plain.stdout!r}")
+
+if failures:
+    print("cli smoke: FAILED", file=sys.stderr)
+    for f in failures:
+        print("  " + f, file=sys.stderr)
+    sys.exit(1)
+print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; generate: greedy tokens and text)")
+PY
