@@ -5,6 +5,20 @@
 
 @usableFromInline
 enum GEMMPack {
+    /// How many stored rows ahead the row-walking packers prefetch.
+    static let rowsAhead = 6
+
+    /// Asks for the cache lines of `floats` consecutive values (a hint; never faults).
+    @inline(__always)
+    static func prefetchRun(_ start: UnsafePointer<Float>, floats: Int) {
+        let raw = UnsafeRawPointer(start)
+        var offset = 0
+        while offset < floats * 4 {
+            llvmPrefetch(raw + offset, 0, 3, 1)
+            offset += 64
+        }
+    }
+
     /// Packs rows `i0 ..< i0 + rows` and depth `p0 ..< p0 + kc` of op(A) into consecutive
     /// `mr`-row micro-panels.
     static func packA(
@@ -16,11 +30,13 @@ enum GEMMPack {
         var i = 0
         if trans && (mr == 6 || mr == 12) {
             // Walk each stored row of A once across all full panels: far fewer pages and cache
-            // lines in flight than one panel at a time.
+            // lines in flight than one panel at a time. As in `packB`, the row `ahead` rows on is
+            // asked for while this one is copied: the hardware prefetcher loses the row-to-row jump.
             let full = rows / mr
             if full > 0 {
                 var src = a + p0 * lda + i0
                 for p in 0..<kc {
+                    if p + rowsAhead < kc { prefetchRun(src + rowsAhead * lda, floats: full * mr) }
                     var s = src, d = dst + p * mr
                     for _ in 0..<full {
                         if mr == 12 {
@@ -91,16 +107,8 @@ enum GEMMPack {
             // so the row `ahead` rows on is asked for while this one is copied.
             let full = cols / nr, w = cols - full * nr
             var src = b + p0 * ldb + j0
-            let ahead = 6
             for p in 0..<kc {
-                if p + ahead < kc {
-                    let next = UnsafeRawPointer(src + ahead * ldb)
-                    var offset = 0
-                    while offset < cols * 4 {
-                        llvmPrefetch(next + offset, 0, 3, 1)
-                        offset += 64
-                    }
-                }
+                if p + rowsAhead < kc { prefetchRun(src + rowsAhead * ldb, floats: cols) }
                 var d = dst + p * nr
                 for q in 0..<full {
                     copyRun(src + q * nr, d, nr)
