@@ -3,7 +3,8 @@
 # with its own tokenizer.json, against what transformers and tokenizers computed for the same
 # inputs (Tests/EvaluationTests/Fixtures/score_llama*, from scripts/reference/score_fixtures.py):
 # the --json lines the issue defines, token counts, log-likelihoods, greedy continuations, and a
-# bad input line's error. CI runs it; a few seconds. Only Python's standard library is used.
+# bad input line's error. Then `unlearn`'s optimizer, schedule and retain-term flags, seen in the
+# losses and learning rates it prints. CI runs it; a few seconds. Only Python's standard library is used.
 #
 #     bash scripts/cli-smoke.sh [path/to/palimpsest]
 set -euo pipefail
@@ -67,10 +68,44 @@ for g in json.load(open(os.path.join(fixtures, "score_llama.generate.json"))):
     plain = run(["generate", "--model", model, "--prompt", g["prompt"], "--max-new-tokens", str(g["max_new_tokens"])])
     check(plain.stdout == g["text"] + "\n", f"generate {g['prompt']!r} (plain): {plain.stdout!r}")
 
+# unlearn: the retain term, SGD momentum and the schedule floor reach Training from the flags.
+with tempfile.TemporaryDirectory() as tmp:
+    forget, retain = os.path.join(tmp, "forget.jsonl"), os.path.join(tmp, "retain.jsonl")
+    with open(forget, "w") as f:
+        f.write('{"prompt": "The cat", "response": " sat on the mat."}\n{"prompt": "Hello", "response": " world!"}\n')
+    with open(retain, "w") as f:
+        f.write('{"prompt": "The capital of France is", "response": " Paris."}\n')
+
+    def unlearn(*flags, expect_rc=0):
+        return run(["unlearn", "--model", model, "--forget", forget, "--steps", "2", "--out", os.path.join(tmp, "out")]
+                   + list(flags), expect_rc=expect_rc)
+
+    def step_fields(r, step):
+        line = next((l for l in r.stdout.splitlines() if l.startswith(f"step {step}/")), "")
+        words = line.split()
+        return {words[i]: float(words[i + 1]) for i in range(2, len(words) - 1, 2)}
+
+    ga = step_fields(unlearn("--algorithm", "ga", "--lr", "1e-3"), 1)
+    nll = step_fields(unlearn("--algorithm", "graddiff", "--retain", retain, "--lr", "1e-3"), 1)
+    kl = step_fields(unlearn("--algorithm", "graddiff", "--retain", retain, "--retain-loss", "kl", "--lr", "1e-3"), 1)
+    # Before the first update the model is its own reference: the KL term is 0 and GradDiff's loss is GA's.
+    check(kl.get("loss") is not None and kl.get("loss") == ga.get("loss"), f"unlearn --retain-loss kl: step 1 {kl}, ga {ga}")
+    check(nll.get("loss") is not None and nll["loss"] > ga.get("loss", 0), f"unlearn graddiff (nll): step 1 {nll}, ga {ga}")
+    sgd = step_fields(unlearn("--algorithm", "ga", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov",
+                              "--schedule", "cosine", "--floor", "0.1", "--lr", "1e-2"), 2)
+    # Step 2 of 2 on a half cosine from 1 to the floor 0.1: 0.1 + 0.9 * 0.5.
+    check(sgd.get("lr") == 0.0055, f"unlearn --schedule cosine --floor 0.1: step 2 {sgd}")
+    r = unlearn("--algorithm", "npo", "--retain-loss", "kl", expect_rc=64)
+    check("unknown key 'retain'" in r.stderr, f"unlearn npo --retain-loss: {r.stderr.strip()[:200]}")
+    r = unlearn("--algorithm", "graddiff", "--retain", retain, "--retain-loss", "l2", expect_rc=64)
+    check("--retain-loss: expected nll or kl" in r.stderr, f"unlearn --retain-loss l2: {r.stderr.strip()[:200]}")
+    r = unlearn("--algorithm", "ga", "--momentum", "0.9", expect_rc=64)
+    check("--momentum and --nesterov apply to --optimizer sgd" in r.stderr, f"unlearn adamw --momentum: {r.stderr.strip()[:200]}")
+
 if failures:
     print("cli smoke: FAILED", file=sys.stderr)
     for f in failures:
         print("  " + f, file=sys.stderr)
     sys.exit(1)
-print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; generate: greedy tokens and text)")
+print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; generate: greedy tokens and text; unlearn: retain term, momentum, floor)")
 PY

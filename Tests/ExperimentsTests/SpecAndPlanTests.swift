@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Training
 @testable import Experiments
 
 @Suite struct SpecTests {
@@ -81,6 +82,78 @@ import Testing
                 && text.contains("unlearning.retain_data: dataset 'qa' has no test split")
                 && text.contains("evaluation.facts: names no dataset: 'nothere'")
         }
+    }
+
+    @Test func algorithmsWithARetainTermChooseIt() throws {
+        func spec(_ algorithms: String) throws -> ExperimentSpec {
+            try ExperimentSpec.parse(yaml: """
+            name: retain
+            model: {preset: pilot}
+            tokenizer: {train: {dataset: corpus, vocab_size: 300}}
+            datasets:
+              corpus: {generator: pretrain, size: 10}
+              qa: {generator: entities, size: 5}
+            pretraining: {data: corpus}
+            stages:
+              - {name: a, data: qa}
+            forget: a
+            unlearning:
+              retain_data: corpus
+              algorithms: \(algorithms)
+            """, file: "retain.yaml")
+        }
+        let parsed = try spec("[graddiff, {name: graddiff, retain: kl}, {name: npo_rt, retain: nll}, {name: simnpo_rt, retain: kl, alpha: 2}]")
+        #expect(parsed.unlearning.algorithms.map(\.label) == ["graddiff", "graddiff(retain=kl)", "npo_rt", "simnpo_rt(alpha=2,retain=kl)"])
+        #expect(parsed.unlearning.algorithms.map(\.retain) == [nil, .kl, .nll, .kl])
+        // The unit's objective carries the choice through to Training.
+        let objectives = try parsed.unlearning.algorithms.map(PipelineWorker.objective)
+        #expect(objectives[0] == .gradDiff(gamma: 1, alpha: 1, retain: .nll))
+        #expect(objectives[1] == .gradDiff(gamma: 1, alpha: 1, retain: .kl))
+        #expect(objectives[2] == .npoRT(beta: 0.5, alpha: 1, retain: .nll))
+        #expect(objectives[3] == .simNPORT(beta: 2.5, gamma: 0, lengthNormalized: true, alpha: 2, retain: .kl))
+        // Only algorithms with a retain term take one, and only nll or kl.
+        #expect { try spec("[{name: npo, retain: kl}]") } throws: { "\($0)".contains("unlearning.algorithms[0].retain: unknown key") }
+        #expect { try spec("[{name: graddiff, retain: l2}]") } throws: {
+            "\($0)".contains("unlearning.algorithms[0].retain: must be one of nll, kl, found 'l2'")
+        }
+    }
+
+    @Test func aFileDatasetIsReadInTheFormatItsSpecStates() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-format-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("qa.jsonl")
+        // Records that fit two formats: detected, they are TOFU QA (question and answer come first).
+        try Data("""
+        {"question": "Who wrote it?", "answer": "Ann.", "prompt": "Write it.", "response": "Done."}
+        {"question": "Who read it?", "answer": "Bob.", "prompt": "Read it.", "response": "Read."}
+
+        """.utf8).write(to: file)
+        func pairs(format: String?) throws -> [String] {
+            let spec = try ExperimentSpec.parse(yaml: """
+            name: formats
+            model: {preset: pilot}
+            tokenizer: {train: {dataset: corpus, vocab_size: 300}}
+            datasets:
+              corpus: {generator: pretrain, size: 10}
+              qa: {file: \(file.path)\(format.map { ", format: \($0)" } ?? "")}
+            pretraining: {data: corpus}
+            stages:
+              - {name: a, data: qa}
+            forget: a
+            unlearning: {algorithms: [ga]}
+            """)
+            let data = ExperimentData(spec: spec, directory: dir, outputs: ["file.qa": file.path])
+            return try data.pairs("qa").map(\.response)
+        }
+        #expect(try pairs(format: nil) == ["Ann.", "Bob."])
+        #expect(try pairs(format: "tofu") == ["Ann.", "Bob."])
+        // Stated, the format decides which fields are read, and records that do not fit are errors.
+        #expect(try pairs(format: "pairs") == ["Done.", "Read."])
+        #expect(try pairs(format: "prompt-response") == ["Done.", "Read."])
+        #expect { try pairs(format: "gsm8k") } throws: { "\($0)".contains(file.path) && "\($0)".contains("####") }
+        #expect { try pairs(format: "text") } throws: { "\($0)".contains(file.path) && "\($0)".contains("text") }
+        #expect { try pairs(format: "csv") } throws: { "\($0)".contains("datasets.qa.format: must be one of") }
     }
 
     @Test func notYAMLAndEmptyFiles() {

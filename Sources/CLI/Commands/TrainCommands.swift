@@ -91,6 +91,12 @@ struct OptimizationOptions: ParsableArguments {
     @Option(help: "Weight decay.")
     var weightDecay = 0.0
 
+    @Option(help: "SGD momentum (0: plain SGD).")
+    var momentum = 0.0
+
+    @Flag(help: "SGD with Nesterov momentum (needs --momentum > 0).")
+    var nesterov = false
+
     @Option(help: "Schedule: constant, linear, cosine or wsd.")
     var schedule = "constant"
 
@@ -99,6 +105,9 @@ struct OptimizationOptions: ParsableArguments {
 
     @Option(help: "Final decay fraction (wsd).")
     var decay = 0.0
+
+    @Option(help: "Lowest learning-rate multiplier that cosine and wsd decay to.")
+    var floor = 0.0
 
     @Option(help: "Clip gradients to this global norm.")
     var clipNorm: Double?
@@ -113,12 +122,18 @@ struct OptimizationOptions: ParsableArguments {
         guard let name = OptimizerChoice.Name(rawValue: optimizer) else {
             throw ValidationError("--optimizer: expected one of \(OptimizerChoice.Name.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(optimizer)\"")
         }
+        if name != .sgd && (momentum != 0 || nesterov) {
+            throw ValidationError("--momentum and --nesterov apply to --optimizer sgd, not \(optimizer)")
+        }
         switch name {
         case .adamw:
             let b = betas.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
             guard b.count == 2 else { throw ValidationError("--betas: expected two numbers like 0.9,0.999, got \"\(betas)\"") }
             return .adamw(AdamWConfig(beta1: b[0], beta2: b[1], weightDecay: weightDecay))
-        case .sgd: return .sgd(SGDConfig(weightDecay: weightDecay))
+        case .sgd:
+            let config = SGDConfig(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
+            do { try config.validate() } catch { throw ValidationError("\(error)") }
+            return .sgd(config)
         }
     }
 
@@ -126,7 +141,7 @@ struct OptimizationOptions: ParsableArguments {
         guard let kind = Training.ScheduleSpec.Kind(rawValue: schedule) else {
             throw ValidationError("--schedule: expected one of \(Training.ScheduleSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(schedule)\"")
         }
-        let s = Training.ScheduleSpec(kind: kind, warmup: warmup, decay: decay)
+        let s = Training.ScheduleSpec(kind: kind, warmup: warmup, decay: decay, floor: floor)
         do { try s.validate() } catch { throw ValidationError("\(error)") }
         return s
     }
@@ -418,6 +433,9 @@ struct Unlearn: ParsableCommand {
     @Option(help: "α (retain weight) of GradDiff / +RT / IdkDPO.")
     var alpha: Double?
 
+    @Option(help: "Retain term of GradDiff / +RT / IdkDPO: nll (the retain set's NLL) or kl (KL from the model before unlearning, on the retain set).")
+    var retainLoss: String?
+
     @Option(help: "Optimizer updates (default 10; or give --epochs).")
     var steps: Int?
 
@@ -447,9 +465,18 @@ struct Unlearn: ParsableCommand {
         if let beta { spec["beta"] = beta }
         if let gamma { spec["gamma"] = gamma }
         if let alpha { spec["alpha"] = alpha }
+        if let retainLoss {
+            guard RetainLoss(rawValue: retainLoss) != nil else {
+                throw ValidationError("--retain-loss: expected nll or kl, got \"\(retainLoss)\"")
+            }
+            spec["retain"] = retainLoss
+        }
         let objective: Objective
         do {
             objective = try JSONDecoder().decode(Objective.self, from: JSONSerialization.data(withJSONObject: spec))
+        } catch DecodingError.dataCorrupted(let context) {
+            // The objective's own message ("objective npo: unknown key 'retain'; ..."), not the decoder's wrapping.
+            throw ValidationError("--algorithm \(algorithm): \(context.debugDescription)")
         } catch { throw ValidationError("--algorithm \(algorithm): \(error)") }
         let lm = try loadModel(model)
         let lora = try loraOptions.attach(to: lm, seed: opt.seed)

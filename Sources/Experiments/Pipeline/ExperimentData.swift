@@ -67,6 +67,13 @@ final class ExperimentData: @unchecked Sendable {
         return d
     }
 
+    /// How a file dataset is read: in the format its spec states (a record that does not fit is an
+    /// error naming the file and line), or detected from its first record.
+    func fileOptions(_ name: String) -> LoadOptions {
+        guard case .file(_, let format?, _)? = spec.datasets[name] else { return LoadOptions() }
+        return LoadOptions(format: DatasetKinds.dataFormat(format))
+    }
+
     /// Splits "NAME.test" into ("NAME", true).
     static func reference(_ ref: String) -> (name: String, test: Bool) {
         ref.hasSuffix(".test") ? (String(ref.dropLast(5)), true) : (ref, false)
@@ -76,7 +83,7 @@ final class ExperimentData: @unchecked Sendable {
     func pairs(_ ref: String, response: String? = nil) throws -> [(prompt: String, response: String)] {
         let (name, test) = Self.reference(ref)
         if let path = outputs["file.\(name)\(test ? ".test" : "")"] {
-            return try loadExamples(from: URL(fileURLWithPath: path)).map { ($0.prompt, $0.response) }
+            return try loadExamples(from: URL(fileURLWithPath: path), options: fileOptions(name)).map { ($0.prompt, $0.response) }
         }
         let d = try generated(name)
         func pick<T>(_ s: Splits<T>?) -> [T] { guard let s else { return [] }; return test ? s.test : s.train }

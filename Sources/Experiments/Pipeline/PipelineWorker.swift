@@ -406,6 +406,7 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
     static func objective(_ algorithm: AlgorithmSpec) throws -> Objective {
         var object: [String: Any] = ["name": algorithm.name]
         for (k, v) in algorithm.parameters { object[k] = v }
+        if let retain = algorithm.retain { object["retain"] = retain.rawValue }
         let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         do { return try JSONDecoder().decode(Objective.self, from: json) } catch {
             throw ExperimentFailure("unlearning.algorithms: \(algorithm.label): \(error)")

@@ -142,6 +142,9 @@ public struct AlgorithmSpec: Codable, Equatable, Sendable {
     public var parameters: [String: Double]
     /// Unlearn this algorithm through a LoRA adapter (overrides `UnlearningSpec.lora`).
     public var lora: LoRASpec? = nil
+    /// The retain term of an algorithm that has one (`retainLossAlgorithms`); nil is Training's
+    /// default, the retain set's NLL.
+    public var retain: RetainLoss? = nil
 
     /// The algorithms a spec may name and the hyper-parameters it may set for each (Training's
     /// objectives have more, e.g. `retain`, left at their defaults).
@@ -155,6 +158,8 @@ public struct AlgorithmSpec: Codable, Equatable, Sendable {
         "simnpo_rt": ["beta", "gamma", "alpha"],
         "idkdpo": ["beta"],
     ]
+    /// Algorithms whose retain term a spec may choose (`retain: nll | kl`).
+    static let retainLossAlgorithms: Set<String> = ["graddiff", "npo_rt", "simnpo_rt"]
     /// Known algorithms and their settable hyper-parameters with Training's defaults.
     public static let known: [String: [String: Double]] = Dictionary(uniqueKeysWithValues: settable.map { name, keys in
         let defaults = Objective.named(name)!.numericParameters

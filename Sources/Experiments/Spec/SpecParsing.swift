@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Models
+import Training
 import Yams
 
 extension ExperimentSpec {
@@ -228,7 +229,8 @@ extension ExperimentSpec {
             }
             guard let name = item.child("name").oneOf(AlgorithmSpec.known.keys.sorted(), required: true) else { continue }
             let defaults = AlgorithmSpec.known[name]!
-            item.keys(allowed: ["name", "label", "lora"] + defaults.keys.sorted())
+            let retainKey = AlgorithmSpec.retainLossAlgorithms.contains(name) ? ["retain"] : []
+            item.keys(allowed: ["name", "label", "lora"] + retainKey + defaults.keys.sorted())
             var parameters = defaults
             var changed: [String] = []
             for key in defaults.keys.sorted() {
@@ -239,10 +241,12 @@ extension ExperimentSpec {
                 if v != defaults[key] { changed.append("\(key)=\(formatNumber(v))") }
                 parameters[key] = v
             }
+            let retain = item.child("retain").oneOf([RetainLoss.nll, .kl].map(\.rawValue)).flatMap(RetainLoss.init(rawValue:))
+            if retain == .kl { changed.append("retain=kl") }
             let lora = readLoRA(item.child("lora"))
             if let lora { changed.append("lora=r\(lora.rank)") }
             let label = item.child("label").string() ?? (changed.isEmpty ? name : "\(name)(\(changed.joined(separator: ",")))")
-            algorithms.append(AlgorithmSpec(name: name, label: label, parameters: parameters, lora: lora))
+            algorithms.append(AlgorithmSpec(name: name, label: label, parameters: parameters, lora: lora, retain: retain))
         }
         let labels = algorithms.map(\.label)
         if Set(labels).count != labels.count { a.fail("two algorithms have the same label; give each a distinct 'label'") }
@@ -387,7 +391,17 @@ extension ExperimentSpec {
 /// Dataset generators and file formats an experiment can name.
 public enum DatasetKinds {
     public static let generators = ["instructions", "entities", "math", "safety", "mass", "pretrain"]
-    public static let formats = ["tofu", "gsm8k", "chat", "pairs", "dpo", "text"]
+    /// File formats: the spec's names, then the loaders' own (`DataFormat`) for the same records.
+    public static let formats = ["tofu", "gsm8k", "chat", "pairs", "dpo", "text", "messages", "prompt-response"]
+
+    /// The loader format a spec's `format` names (`chat` is `messages`, `pairs` is `prompt-response`).
+    public static func dataFormat(_ name: String) -> DataFormat? {
+        switch name {
+        case "chat": return .messages
+        case "pairs": return .promptResponse
+        default: return DataFormat(rawValue: name)
+        }
+    }
 }
 
 func formatNumber(_ v: Double) -> String {
