@@ -55,7 +55,7 @@ let package = Package(
             dependencies: ["Engine", "Models", "Tokenizers", "Training", "Datasets", "Evaluation", "Experiments", "Theory", "Plots",
                            "FileSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
-        .executableTarget(name: "Fuzz", dependencies: ["Models", "Tokenizers", "Datasets", "Experiments"]),
+        .executableTarget(name: "Fuzz", dependencies: ["Models", "Tokenizers", "Datasets", "Evaluation", "Experiments"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "EngineAVX512"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")], swiftSettings: fastMath),

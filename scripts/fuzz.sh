@@ -18,7 +18,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 SECONDS_PER_TARGET="${1:-25}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors config tokenizer tokenizer-config encode spec stages dataset adapter-config)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors config tokenizer tokenizer-config encode spec stages dataset adapter-config score-input)
 
 if [ "$(uname -s)" != Linux ]; then
     echo "fuzz.sh: libFuzzer with Swift is set up for Linux only; skipping" >&2

@@ -1,4 +1,5 @@
 import Datasets
+import Evaluation
 import Experiments
 import Foundation
 import Models
@@ -27,6 +28,8 @@ enum FuzzTarget: String, CaseIterable {
     /// A PEFT adapter_config.json, loaded with fixed adapter weights (rank 2 on q_proj and v_proj)
     /// into a one-layer model.
     case adapterConfig = "adapter-config"
+    /// A `palimpsest score` input file, texts encoded with the `encode` target's tokenizer.
+    case scoreInput = "score-input"
 
     /// Files the targets that read from disk write their input to (one process, one file each).
     static let scratch: URL = {
@@ -92,6 +95,9 @@ enum FuzzTarget: String, CaseIterable {
                 _ = try? loadRecords(from: url, options: options)
             }
             _ = try? loadDocuments(from: url)
+        case .scoreInput:
+            guard let text = String(data: data, encoding: .utf8) else { return }
+            _ = try? ScoreFile.parse(text, file: "<fuzz>", tokenizer: Self.encodeTokenizer, vocabSize: 300)
         case .adapterConfig:
             let (directory, model) = Self.adapterFixture
             _ = Self.scratchFile("adapter/" + LoRA.configFileName, data)
