@@ -10,7 +10,7 @@ import Tokenizers
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "The paper's metrics on checkpoints: log-likelihoods, forget score, fact utility, math accuracy, mass, distance, divergence, TOFU, membership inference.",
+        abstract: "The paper's metrics on checkpoints: log-likelihoods, forget score, fact utility, math accuracy, mass, distance, divergence, TOFU, membership inference, unlearning speed.",
         discussion: """
         Every subcommand reads HF checkpoint directories with tokenizer.json and prints one JSON object.
         Prompts and responses are rendered with the tokenizer's chat template (--template auto: the
@@ -19,7 +19,7 @@ struct EvalCommand: ParsableCommand {
         Only response tokens are scored.
         """,
         subcommands: [EvalLoglik.self, EvalForget.self, EvalFacts.self, EvalMath.self, EvalMass.self,
-                      EvalDistance.self, EvalDivergence.self, EvalTOFU.self, EvalMIA.self])
+                      EvalDistance.self, EvalDivergence.self, EvalTOFU.self, EvalMIA.self, EvalSpeed.self])
 }
 
 /// Options every `eval` subcommand shares.
@@ -175,20 +175,14 @@ func loglikWithBaseline(_ m: EvalModel, baseline: String?, options: EvalOptions,
     return out
 }
 
-struct EvalForget: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "forget",
-        abstract: "Mean per-token log-likelihood of the refusal target and paraphrases given the forget prompts; with --baseline, the forget score.")
-
-    @Option(help: "Checkpoint directory (the unlearned model).") var model: String
-    @Option(help: "Checkpoint before unlearning; gives forget_score = baseline − model.") var baseline: String?
+/// The forget prompts and the refusal phrasings scored on them (`eval forget`, `eval speed`).
+struct ForgetPromptOptions: ParsableArguments {
     @Option(help: "JSONL of forget prompts (prompt/response records; responses ignored).") var prompts: String
     @Option(help: "refusals.json ({\"target\": ..., \"paraphrases\": [...]}); default: the built-in target and paraphrases.")
     var refusals: String?
-    @OptionGroup var options: EvalOptions
 
-    func run() throws {
-        let m = try EvalModel(model, options: options)
+    /// The prompts and phrasings, read once.
+    func load() throws -> (prompts: [Example], phrasings: [String]) {
         let examples = try evalLoad(prompts) { try loadExamples(from: URL(fileURLWithPath: prompts)) }
         try requireNonEmptyInput(examples, prompts, "forget prompts")
         var phrasings = [Safety.refusalTarget] + Safety.refusalParaphrases
@@ -199,14 +193,108 @@ struct EvalForget: ParsableCommand {
             }
             phrasings = [target] + para
         }
+        return (examples, phrasings)
+    }
+
+    /// Every (prompt, phrasing) pair as a model's tokenizer and template encode it.
+    static func pairs(_ e: EvalModel, _ set: (prompts: [Example], phrasings: [String])) throws -> [ScoredPair] {
+        try set.prompts.flatMap { ex in try set.phrasings.map { try e.pair(prompt: ex.prompt, response: $0) } }
+    }
+}
+
+struct EvalForget: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forget",
+        abstract: "Mean per-token log-likelihood of the refusal target and paraphrases given the forget prompts; with --baseline, the forget score.")
+
+    @Option(help: "Checkpoint directory (the unlearned model).") var model: String
+    @Option(help: "Checkpoint before unlearning; gives forget_score = baseline − model.") var baseline: String?
+    @OptionGroup var forget: ForgetPromptOptions
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        let m = try EvalModel(model, options: options)
+        let set = try forget.load()
         var out = try loglikWithBaseline(m, baseline: baseline, options: options, metric: "refusal log-likelihood",
                                          key: "refusal_loglik", scoreKey: "forget_score",
                                          compare: { try UnlearningScores.forgetScore(before: $0, after: $1) }) { e in
-            try examples.flatMap { ex in try phrasings.map { try e.pair(prompt: ex.prompt, response: $0) } }
+            try ForgetPromptOptions.pairs(e, set)
         }
-        out["prompts"] = examples.count
-        out["phrasings"] = phrasings.count
+        out["prompts"] = set.prompts.count
+        out["phrasings"] = set.phrasings.count
         try printJSON(out)
+    }
+}
+
+struct EvalSpeed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "speed",
+        abstract: "Unlearning speed: the forget score of each saved checkpoint of a run, and the steps until it reaches a threshold.",
+        discussion: """
+        --checkpoints lists the checkpoints of one unlearning run, each named checkpoint-<step> as \
+        `palimpsest unlearn --save-every-steps` writes them, or the run's --out directory that holds \
+        them. Step 0 is the baseline (forget score 0). The crossing is interpolated linearly between \
+        the last step below the threshold and the first at or above it (--no-interpolate: that step).
+        """)
+
+    @Option(help: "Checkpoint before unlearning.") var baseline: String
+    @Option(parsing: .upToNextOption, help: "checkpoint-<step> directories, or a directory holding them.") var checkpoints: [String]
+    @OptionGroup var forget: ForgetPromptOptions
+    @Option(help: "Forget score to reach.") var threshold = 1.0
+    @Flag(inversion: .prefixedNo, help: "Interpolate the crossing between measured steps.") var interpolate = true
+    @OptionGroup var options: EvalOptions
+
+    /// (step, directory) of every checkpoint, in step order.
+    static func trajectory(_ paths: [String]) throws -> [(step: Int, path: String)] {
+        func step(_ path: String) -> Int? {
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            guard name.hasPrefix("checkpoint-") else { return nil }
+            return Int(name.dropFirst("checkpoint-".count))
+        }
+        var found: [(step: Int, path: String)] = []
+        for path in paths {
+            if let s = step(path) { found.append((s, path)); continue }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            let inside = names.compactMap { name in step(name).map { ($0, URL(fileURLWithPath: path).appendingPathComponent(name).path) } }
+            guard !inside.isEmpty else {
+                throw ValidationError("--checkpoints: \(path) is not named checkpoint-<step> and holds no checkpoint-<step> directories")
+            }
+            found += inside
+        }
+        found.sort { $0.step < $1.step }
+        for (a, b) in zip(found, found.dropFirst()) where a.step == b.step {
+            throw ValidationError("--checkpoints: step \(a.step) twice (\(a.path), \(b.path))")
+        }
+        if let first = found.first, first.step < 1 {
+            throw ValidationError("--checkpoints: \(first.path) is step \(first.step); step 0 is the baseline, checkpoints start at 1")
+        }
+        return found
+    }
+
+    func run() throws {
+        let runs = try Self.trajectory(checkpoints)
+        let set = try forget.load()
+        let base = try EvalModel(baseline, options: options)
+        func summary(_ e: EvalModel) throws -> LogLikelihoodSummary {
+            let pairs = try evalRun { try ForgetPromptOptions.pairs(e, set) }
+            return try evalRun { try ModelMetrics.summary(e.model, pairs: pairs, batchSize: options.batchSize, metric: "refusal log-likelihood") }
+        }
+        let before = try summary(base)
+        var steps = [0], scores = [0.0]
+        // One checkpoint in memory at a time.
+        for (step, path) in runs {
+            let m = try EvalModel(path, options: options)
+            try requireSameTokenizer(base, m)
+            let score = try evalRun { try UnlearningScores.forgetScore(before: before, after: summary(m)) }
+            steps.append(step)
+            scores.append(score)
+        }
+        let reached = try evalRun {
+            try UnlearningSpeed.stepsToThreshold(steps: steps.map(Double.init), scores: scores, threshold: threshold, interpolate: interpolate)
+        }
+        try printJSON(["baseline": baseline, "checkpoints": runs.map(\.path), "steps": steps, "forget_scores": scores.map(jsonNumber),
+                       "threshold": threshold, "interpolated": interpolate, "steps_to_threshold": reached.map(jsonNumber) ?? NSNull(),
+                       "prompts": set.prompts.count, "phrasings": set.phrasings.count])
     }
 }
 
@@ -274,28 +362,50 @@ struct EvalMass: ParsableCommand {
 
     @Option(help: "Checkpoint directory.") var model: String
     @Option(help: "Mass-format JSONL (prompt, compliance, target, refusal).") var input: String
+    @Option(help: "Checkpoint before unlearning: classifies the run as deep (U fell and C fell below R), superficial (U fell, C did not) or none.")
+    var baseline: String?
+    @Option(help: "With --baseline: how far (nats) the mean log π(U) must fall to count as forgetting.") var minimumDrop = MassClassificationRule().minimumDrop
     @OptionGroup var options: EvalOptions
 
-    func run() throws {
-        let m = try EvalModel(model, options: options)
-        let items = try evalLoad(input) { try loadMassItems(from: URL(fileURLWithPath: input)) }
-        try requireNonEmptyInput(items, input, "mass items")
+    func massPoints(_ m: EvalModel, _ items: [MassItem]) throws -> [MassPoint] {
         let encoded = try evalRun {
             try items.map { it -> (prompt: [Int32], c: [Int32], u: [Int32], r: [Int32]) in
                 let c = try m.pair(prompt: it.prompt, response: it.compliance)
                 return (c.prompt, c.response, try m.response(it.target, after: it.prompt), try m.response(it.refusal, after: it.prompt))
             }
         }
-        let points = try evalRun { try ModelMetrics.mass(m.model, items: encoded, batchSize: options.batchSize) }
+        return try evalRun { try ModelMetrics.mass(m.model, items: encoded, batchSize: options.batchSize) }
+    }
+
+    func run() throws {
+        let m = try EvalModel(model, options: options)
+        let items = try evalLoad(input) { try loadMassItems(from: URL(fileURLWithPath: input)) }
+        try requireNonEmptyInput(items, input, "mass items")
+        let points = try massPoints(m, items)
         let curve = try evalRun { try ProbabilityMass.curve([points]) }[0]
         let rows: [[String: Any]] = points.map { p in
             let s = p.shares
             return ["log_c": jsonNumber(p.logC), "log_u": jsonNumber(p.logU), "log_r": jsonNumber(p.logR),
                     "share_c": jsonNumber(s.c), "share_u": jsonNumber(s.u), "share_r": jsonNumber(s.r)]
         }
-        try printJSON(["model": model, "items": rows,
-                       "mean_log_c": jsonNumber(curve.meanLogC), "mean_log_u": jsonNumber(curve.meanLogU), "mean_log_r": jsonNumber(curve.meanLogR),
-                       "share_c": jsonNumber(curve.shareC), "share_u": jsonNumber(curve.shareU), "share_r": jsonNumber(curve.shareR)])
+        var out: [String: Any] = [
+            "model": model, "items": rows,
+            "mean_log_c": jsonNumber(curve.meanLogC), "mean_log_u": jsonNumber(curve.meanLogU), "mean_log_r": jsonNumber(curve.meanLogR),
+            "share_c": jsonNumber(curve.shareC), "share_u": jsonNumber(curve.shareU), "share_r": jsonNumber(curve.shareR)]
+        if let baseline {
+            let b = try EvalModel(baseline, options: options)
+            try requireSameTokenizer(m, b)
+            var rule = MassClassificationRule()
+            rule.minimumDrop = minimumDrop
+            let c = try evalRun { try ProbabilityMass.classify(initial: massPoints(b, items), final: points, rule: rule) }
+            out["baseline"] = baseline
+            out["classification"] = [
+                "depth": c.depth.rawValue, "delta_c": jsonNumber(c.deltaC), "delta_u": jsonNumber(c.deltaU), "delta_r": jsonNumber(c.deltaR),
+                "final_c_minus_r": jsonNumber(c.finalCMinusR), "minimum_drop": minimumDrop,
+                "prompts": Dictionary(uniqueKeysWithValues: ForgettingDepth.allCases.map { ($0.rawValue, c.promptCounts[$0] ?? 0) }),
+            ] as [String: Any]
+        }
+        try printJSON(out)
     }
 }
 
