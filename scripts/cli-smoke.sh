@@ -4,8 +4,8 @@
 # inputs (Tests/EvaluationTests/Fixtures/score_llama*, from scripts/reference/score_fixtures.py):
 # the --json lines the issue defines, token counts, log-likelihoods, greedy continuations, and a
 # bad input line's error. Then `unlearn`'s optimizer, schedule and retain-term flags, seen in the
-# losses and learning rates it prints, and `eval speed` / `eval mass --baseline` on a run's
-# checkpoints against `eval forget` / `eval mass` on each. CI runs it; a few seconds. Only Python's standard library is used.
+# losses and learning rates it prints, and `eval speed` / `eval mass --baseline` / `eval distance`'s
+# gaps on a run's checkpoints against `eval forget` / `eval mass` / `eval facts` on each. CI runs it; a few seconds. Only Python's standard library is used.
 #
 #     bash scripts/cli-smoke.sh [path/to/palimpsest]
 set -euo pipefail
@@ -141,10 +141,28 @@ with tempfile.TemporaryDirectory() as tmp:
     else:
         check(False, f"eval mass --baseline: no classification in {both}")
 
+    # eval distance: the gaps are the per-model metrics of eval forget / eval facts apart.
+    facts = os.path.join(tmp, "facts.jsonl")
+    with open(facts, "w") as f:
+        f.write('{"question": "Who wrote Foo?", "answer": "Ann Lee wrote Foo."}\n{"question": "Where was Ann born?", "answer": "In Paris."}\n')
+    retrained = os.path.join(run_dir, "checkpoint-1")
+    d = eval_json("distance", "--model", run_dir, "--retrained", retrained, "--input", forget, "--baseline", model,
+                  "--forget-prompts", forget, "--facts", facts)
+    ef = {p: eval_json("forget", "--model", p, "--baseline", model, "--prompts", forget) for p in (run_dir, retrained)}
+    ex = {p: eval_json("facts", "--model", p, "--baseline", model, "--input", facts) for p in (run_dir, retrained)}
+    expected_gaps = {"refusal_loglik": ef[run_dir].get("refusal_loglik", 0) - ef[retrained].get("refusal_loglik", 0),
+                     "forget_score": ef[run_dir].get("forget_score", 0) - ef[retrained].get("forget_score", 0),
+                     "facts_loglik": ex[run_dir].get("answer_loglik", 0) - ex[retrained].get("answer_loglik", 0),
+                     "fact_utility": ex[run_dir].get("fact_utility", 0) - ex[retrained].get("fact_utility", 0)}
+    gaps = d.get("gaps", {})
+    check(set(gaps) == set(expected_gaps), f"eval distance: gap keys {sorted(gaps)}")
+    for key, value in expected_gaps.items():
+        check(abs(gaps.get(key, 1e9) - value) <= 1e-9 * max(1.0, abs(value)), f"eval distance: gap {key} {gaps.get(key)}, expected {value}")
+
 if failures:
     print("cli smoke: FAILED", file=sys.stderr)
     for f in failures:
         print("  " + f, file=sys.stderr)
     sys.exit(1)
-print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; generate: greedy tokens and text; unlearn: retain term, momentum, floor; eval speed and mass --baseline)")
+print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; generate: greedy tokens and text; unlearn: retain term, momentum, floor; eval speed, mass --baseline, distance gaps)")
 PY

@@ -182,7 +182,9 @@ struct ForgetPromptOptions: ParsableArguments {
     var refusals: String?
 
     /// The prompts and phrasings, read once.
-    func load() throws -> (prompts: [Example], phrasings: [String]) {
+    func load() throws -> (prompts: [Example], phrasings: [String]) { try Self.load(prompts: prompts, refusals: refusals) }
+
+    static func load(prompts: String, refusals: String?) throws -> (prompts: [Example], phrasings: [String]) {
         let examples = try evalLoad(prompts) { try loadExamples(from: URL(fileURLWithPath: prompts)) }
         try requireNonEmptyInput(examples, prompts, "forget prompts")
         var phrasings = [Safety.refusalTarget] + Safety.refusalParaphrases
@@ -422,12 +424,29 @@ func requireSameTokenizer(_ a: EvalModel, _ b: EvalModel) throws {
 struct EvalDistance: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distance",
-        abstract: "Distance of a model to the retrained model on a probe set: squared log-prob difference and KL both ways.")
+        abstract: "Distance of a model to the retrained model: on a probe set, squared log-prob difference and KL both ways; and the gaps in the other metrics.",
+        discussion: """
+        With --forget-prompts, --facts or --math, each metric is computed on both models and \
+        `gaps` holds model − retrained: refusal_loglik, facts_loglik, math_accuracy, and with \
+        --baseline (the model before unlearning) forget_score and fact_utility.
+        """)
 
     @Option(help: "Checkpoint directory (e.g. the unlearned model).") var model: String
     @Option(help: "Checkpoint of the retrained model.") var retrained: String
     @Option(help: "JSONL of prompt/response probe pairs.") var input: String
+    @Option(help: "Checkpoint before unlearning: adds the gaps in forget score and fact utility.") var baseline: String?
+    @Option(help: "Forget prompts (JSONL): the gap in refusal log-likelihood (and forget score).") var forgetPrompts: String?
+    @Option(help: "refusals.json for --forget-prompts; default: the built-in target and paraphrases.") var refusals: String?
+    @Option(help: "TOFU-format JSONL: the gap in answer log-likelihood (and fact utility).") var facts: String?
+    @Option(help: "GSM8K-format JSONL: the gap in greedy math accuracy.") var math: String?
+    @Option(help: "Tokens to generate at most per math answer.") var maxNewTokens = 256
     @OptionGroup var options: EvalOptions
+
+    func validate() throws {
+        if baseline != nil && forgetPrompts == nil && facts == nil {
+            throw ValidationError("--baseline gives the forget-score and fact-utility gaps: add --forget-prompts or --facts")
+        }
+    }
 
     func run() throws {
         let m = try EvalModel(model, options: options)
@@ -439,7 +458,65 @@ struct EvalDistance: ParsableCommand {
         let d = try evalRun { try ModelMetrics.distance(m.model, to: r.model, probe: probe, batchSize: options.batchSize) }
         var out: [String: Any] = ["model": model, "retrained": retrained, "probe_pairs": probe.count]
         for (k, v) in d { out[k] = jsonNumber(v) }
+        let gaps = try metricGaps(m, r)
+        if !gaps.model.isEmpty {
+            out["metrics"] = gaps.model.mapValues(jsonNumber)
+            out["retrained_metrics"] = gaps.retrained.mapValues(jsonNumber)
+            out["gaps"] = gaps.model.keys.reduce(into: [String: Any]()) { $0[$1] = jsonNumber(gaps.model[$1]! - gaps.retrained[$1]!) }
+        }
+        if let baseline { out["baseline"] = baseline }
         try printJSON(out)
+    }
+
+    /// The metrics the flags ask for, on the model and on the retrained model.
+    func metricGaps(_ m: EvalModel, _ r: EvalModel) throws -> (model: [String: Double], retrained: [String: Double]) {
+        var mine: [String: Double] = [:], theirs: [String: Double] = [:]
+        let base = try baseline.map { try EvalModel($0, options: options) }
+        if let base { try requireSameTokenizer(m, base) }
+        func summary(_ e: EvalModel, _ pairs: (EvalModel) throws -> [ScoredPair], _ metric: String) throws -> LogLikelihoodSummary {
+            let p = try evalRun { try pairs(e) }
+            return try evalRun { try ModelMetrics.summary(e.model, pairs: p, batchSize: options.batchSize, metric: metric) }
+        }
+        /// `key` for both models, and `scoreKey` = compare(baseline, model) when there is a baseline.
+        func loglik(_ key: String, _ scoreKey: String, _ metric: String, pairs: (EvalModel) throws -> [ScoredPair],
+                    compare: (LogLikelihoodSummary, LogLikelihoodSummary) throws -> Double) throws {
+            let a = try summary(m, pairs, metric), b = try summary(r, pairs, metric)
+            mine[key] = a.meanPerToken
+            theirs[key] = b.meanPerToken
+            if let base {
+                let before = try summary(base, pairs, metric)
+                mine[scoreKey] = try evalRun { try compare(before, a) }
+                theirs[scoreKey] = try evalRun { try compare(before, b) }
+            }
+        }
+        if let forgetPrompts {
+            let set = try ForgetPromptOptions.load(prompts: forgetPrompts, refusals: refusals)
+            try loglik("refusal_loglik", "forget_score", "refusal log-likelihood", pairs: { try ForgetPromptOptions.pairs($0, set) },
+                       compare: { try UnlearningScores.forgetScore(before: $0, after: $1) })
+        }
+        if let facts {
+            let qa = try evalLoad(facts) { try loadEntityQA(from: URL(fileURLWithPath: facts)) }
+            try requireNonEmptyInput(qa, facts, "question/answer records")
+            try loglik("facts_loglik", "fact_utility", "answer log-likelihood",
+                       pairs: { e in try qa.map { try e.pair(prompt: $0.question, response: $0.answer) } },
+                       compare: { try UnlearningScores.factUtility(before: $0, after: $1) })
+        }
+        if let math {
+            let problems = try evalLoad(math) { try loadMathProblems(from: URL(fileURLWithPath: math)) }
+            try requireNonEmptyInput(problems, math, "math problems")
+            func accuracy(_ e: EvalModel) throws -> Double {
+                let prompts = try evalRun { try problems.map { try e.generationPrompt($0.question) } }
+                let texts = try evalRun {
+                    try ModelMetrics.mathSamples(e.model, prompts: prompts, samples: 0, maxNewTokens: maxNewTokens, seed: 0,
+                                                 eosTokenIds: e.eosTokenIds, batchSize: options.batchSize,
+                                                 decode: { e.tokenizer.decode($0, skipSpecialTokens: true) })
+                }
+                return try evalRun { try MathAccuracy(samples: texts, references: problems.map(\.answer)) }.mean
+            }
+            mine["math_accuracy"] = try accuracy(m)
+            theirs["math_accuracy"] = try accuracy(r)
+        }
+        return (mine, theirs)
     }
 }
 
