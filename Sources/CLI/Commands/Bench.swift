@@ -262,5 +262,6 @@ func jsonLine(_ fields: KeyValuePairs<String, String>) -> String {
     return "{" + fields.map { "\(jsonQuoted($0.key)):\($0.value)" }.joined(separator: ",") + "}"
 }
 
-/// A number as JSON text with `digits` decimals.
-func jsonNumber(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+/// A number as JSON text with `digits` decimals; null when it is not finite (a diverged loss),
+/// which JSON cannot write as a number.
+func jsonNumber(_ x: Double, _ digits: Int) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "null" }

@@ -138,7 +138,7 @@ struct BenchTrain: ParsableCommand {
         try serveLockstep(ready: "{\"ready\":true,\"parameters\":\(model.config.parameterCount)}") { train in
             let (ids, labels) = Self.randomBatch(&rng, vocab: model.config.vocabSize, batch: b, seq: t, ragged: false)
             let timing = try Self.timedStep(model, optimizer: train ? optimizer : nil, ids: ids, labels: labels, batch: b, seq: t)
-            return "{\"seconds\":\(String(format: "%.6f", timing.seconds)),\"loss\":\(String(format: "%.4f", timing.loss))}"
+            return jsonLine(["seconds": jsonNumber(timing.seconds, 6), "loss": jsonNumber(Double(timing.loss), 4)])
         }
     }
 
