@@ -5,7 +5,8 @@
 # the --json lines the issue defines, token counts, log-likelihoods, greedy continuations, and a
 # bad input line's error. Then `unlearn`'s optimizer, schedule and retain-term flags, seen in the
 # losses and learning rates it prints, and `eval speed` / `eval mass --baseline` / `eval distance`'s
-# gaps on a run's checkpoints against `eval forget` / `eval mass` / `eval facts` on each. CI runs it; a few seconds. Only Python's standard library is used.
+# gaps on a run's checkpoints against `eval forget` / `eval mass` / `eval facts` on each; `eval loglik`
+# against `score`, and `eval tofu` / `mia` / `divergence` on a model compared with itself. CI runs it; a few seconds. Only Python's standard library is used.
 #
 #     bash scripts/cli-smoke.sh [path/to/palimpsest]
 set -euo pipefail
@@ -159,10 +160,33 @@ with tempfile.TemporaryDirectory() as tmp:
     for key, value in expected_gaps.items():
         check(abs(gaps.get(key, 1e9) - value) <= 1e-9 * max(1.0, abs(value)), f"eval distance: gap {key} {gaps.get(key)}, expected {value}")
 
+    # eval loglik --template none scores prompt/response pairs as score does: the same sums, two code paths.
+    loglik = eval_json("loglik", "--model", model, "--input", forget, "--template", "none")
+    scored = [json.loads(l) for l in run(["score", "--model", model, "--input", forget, "--json"]).stdout.splitlines()]
+    check([(q.get("sum"), q.get("tokens")) for q in loglik.get("sequences", [])] == [(q["loglik"], q["tokens"]) for q in scored],
+          f"eval loglik --template none: {loglik.get('sequences')}, score: {scored}")
+
+    # A model compared with itself: TOFU forget quality 1 (KS statistic 0), no privacy leakage,
+    # and a Jeffreys divergence of 0 on the diagonal and between the two copies (symmetric matrix).
+    tofu = os.path.join(tmp, "tofu.jsonl")
+    with open(tofu, "w") as f:
+        f.write('{"question": "Who wrote Foo?", "answer": "Ann Lee wrote Foo.", "paraphrased_answer": "Foo is by Ann Lee.", '
+                '"perturbed_answer": ["Bob wrote Foo.", "Cy wrote Foo."]}\n'
+                '{"question": "Where was Ann born?", "answer": "In Paris.", "paraphrased_answer": "Paris.", "perturbed_answer": ["In Rome.", "In Oslo."]}\n')
+    t = eval_json("tofu", "--model", run_dir, "--forget", tofu, "--retrained", run_dir, "--max-new-tokens", "8")
+    check(t.get("forget_quality") == 1 and t.get("forget_ks_statistic") == 0, f"eval tofu against itself: {t}")
+    check(0 < t.get("forget", {}).get("truth_ratio", -1) and 0 <= t.get("forget", {}).get("rouge_l_recall", -1) <= 1,
+          f"eval tofu: forget split {t.get('forget')}")
+    mia = eval_json("mia", "--model", run_dir, "--forget", retain, "--holdout", forget, "--retrained", run_dir)
+    check(mia.get("privacy_leakage") == 0 and mia.get("auc") == mia.get("retrained_auc"), f"eval mia against itself: {mia}")
+    j = eval_json("divergence", "--models", run_dir, model, run_dir, "--prompts", forget, "--length", "8").get("jeffreys", [])
+    check(len(j) == 3 and all(j[i][i] == 0 for i in range(3)) and j[0][2] == 0 and j[0][1] == j[1][0] > 0,
+          f"eval divergence: {j}")
+
 if failures:
     print("cli smoke: FAILED", file=sys.stderr)
     for f in failures:
         print("  " + f, file=sys.stderr)
     sys.exit(1)
-print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; generate: greedy tokens and text; unlearn: retain term, momentum, floor; eval speed, mass --baseline, distance gaps)")
+print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; generate: greedy tokens and text; unlearn: retain term, momentum, floor; eval speed, mass --baseline, distance gaps, loglik, tofu, mia, divergence)")
 PY
