@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# `palimpsest score` and `palimpsest generate` run as a user runs them, on a checkpoint directory
-# with its own tokenizer.json, against what transformers and tokenizers computed for the same
-# inputs (Tests/EvaluationTests/Fixtures/score_llama*, from scripts/reference/score_fixtures.py):
-# the --json lines the issue defines, token counts, log-likelihoods, greedy continuations, and a
-# bad input line's error. Then `unlearn`'s optimizer, schedule and retain-term flags, seen in the
-# losses and learning rates it prints, and `eval speed` / `eval mass --baseline` / `eval distance`'s
-# gaps on a run's checkpoints against `eval forget` / `eval mass` / `eval facts` on each; `eval loglik`
-# against `score`, and `eval tofu` / `mia` / `divergence` on a model compared with itself. CI runs it; a few seconds. Only Python's standard library is used.
+# The model commands run as a user runs them, on a checkpoint directory with its own
+# tokenizer.json (Tests/EvaluationTests/Fixtures/score_llama*, from scripts/reference/score_fixtures.py):
+# - `score` and `generate` against what transformers and tokenizers computed for the same inputs
+#   (the --json lines issue #3 defines, token counts, log-likelihoods, greedy continuations, a bad
+#   line's error), and `tokenize` against tokenizers' ids;
+# - `train`: a few SFT epochs raise the data's log-likelihood;
+# - `unlearn`: the optimizer, schedule and retain-term flags, seen in the losses and learning rates
+#   it prints;
+# - `eval speed`, `eval mass --baseline` and `eval distance`'s gaps on a run's checkpoints against
+#   `eval forget`, `eval mass` and `eval facts` on each; `eval loglik` against `score`; `eval tofu`,
+#   `mia` and `divergence` on a model compared with itself.
+# CI runs it; a few seconds. Only Python's standard library is used.
 #
 #     bash scripts/cli-smoke.sh [path/to/palimpsest]
 set -euo pipefail
@@ -60,6 +64,17 @@ r = run(["score", "--model", model, "--input", f.name], expect_rc=1)
 check(f"{f.name}:2:" in r.stderr and "response" in r.stderr, f"score bad line: stderr {r.stderr.strip()[-200:]}")
 os.unlink(f.name)
 
+# tokenize: the ids tokenizers gave for the fixture's texts, and decoding them back.
+texts = [json.loads(l)["text"] for l in open(os.path.join(fixtures, "score_llama.input.jsonl")) if l.strip() and "text" in json.loads(l)]
+text_ids = [e["input_ids"] for l, e in zip([l for l in open(os.path.join(fixtures, "score_llama.input.jsonl")) if l.strip()], expected)
+            if "text" in json.loads(l)]
+r = subprocess.run([binary, "tokenize", "--tokenizer", model, "--json"], input="\n".join(texts) + "\n",
+                   capture_output=True, text=True, timeout=60)
+check([json.loads(l) for l in r.stdout.splitlines()] == text_ids, f"tokenize: {r.stdout.strip()[:200]}, tokenizers {text_ids}")
+r = subprocess.run([binary, "tokenize", "--tokenizer", model, "--decode", "--skip-special-tokens", "--json"],
+                   input="\n".join(json.dumps(i) for i in text_ids) + "\n", capture_output=True, text=True, timeout=60)
+check([json.loads(l) for l in r.stdout.splitlines()] == texts, f"tokenize --decode: {r.stdout.strip()[:200]}")
+
 # generate: greedy continuations equal transformers' generate(do_sample=False), tokens and text.
 for g in json.load(open(os.path.join(fixtures, "score_llama.generate.json"))):
     r = run(["generate", "--model", model, "--prompt", g["prompt"], "--max-new-tokens", str(g["max_new_tokens"]), "--json"])
@@ -77,6 +92,15 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write('{"prompt": "The cat", "response": " sat on the mat."}\n{"prompt": "Hello", "response": " world!"}\n')
     with open(retain, "w") as f:
         f.write('{"prompt": "The capital of France is", "response": " Paris."}\n')
+
+    # train: a few SFT epochs on two pairs raise their log-likelihood under score.
+    def logliks(m):
+        return [json.loads(l)["loglik"] for l in run(["score", "--model", m, "--input", forget, "--json"]).stdout.splitlines()]
+    trained = os.path.join(tmp, "trained")
+    run(["train", "--model", model, "--data", forget, "--objective", "sft", "--epochs", "5", "--lr", "1e-2",
+         "--batch-size", "2", "--out", trained])
+    before_ll, after_ll = logliks(model), logliks(trained)
+    check(len(after_ll) == 2 and all(a > b + 1 for a, b in zip(after_ll, before_ll)), f"train sft: logliks {before_ll} -> {after_ll}")
 
     def unlearn(*flags, expect_rc=0):
         return run(["unlearn", "--model", model, "--forget", forget, "--steps", "2", "--out", os.path.join(tmp, "out")]
@@ -188,5 +212,5 @@ if failures:
     for f in failures:
         print("  " + f, file=sys.stderr)
     sys.exit(1)
-print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; generate: greedy tokens and text; unlearn: retain term, momentum, floor; eval speed, mass --baseline, distance gaps, loglik, tofu, mia, divergence)")
+print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; tokenize; generate: greedy tokens and text; train sft; unlearn: retain term, momentum, floor; eval speed, mass --baseline, distance gaps, loglik, tofu, mia, divergence)")
 PY
