@@ -63,6 +63,11 @@ with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
 r = run(["score", "--model", model, "--input", f.name], expect_rc=1)
 check(f"{f.name}:2:" in r.stderr and "response" in r.stderr, f"score bad line: stderr {r.stderr.strip()[-200:]}")
 os.unlink(f.name)
+with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+    f.write(json.dumps({"text": "The cat sat on the mat. " * 40}) + "\n")
+r = run(["score", "--model", model, "--input", f.name], expect_rc=1)
+check(f"{f.name}:1:" in r.stderr and "max_position_embeddings 128" in r.stderr, f"score past the context: stderr {r.stderr.strip()[-200:]}")
+os.unlink(f.name)
 
 # tokenize: the ids tokenizers gave for the fixture's texts, and decoding them back.
 texts = [json.loads(l)["text"] for l in open(os.path.join(fixtures, "score_llama.input.jsonl")) if l.strip() and "text" in json.loads(l)]

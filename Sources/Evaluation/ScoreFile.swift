@@ -76,8 +76,9 @@ public struct ScoreInputError: Error, CustomStringConvertible, Equatable, Sendab
 /// and the tokens after the longest common prefix with the prompt's own encoding are scored, so a
 /// token that straddles the seam belongs to the response.
 public enum ScoreFile {
-    /// Reads and parses a score input file (at most 1 GiB).
-    public static func read(path: String, tokenizer: Tokenizer?, vocabSize: Int) throws(ScoreInputError) -> [ScoreRequest] {
+    /// Reads and parses a score input file (at most 1 GiB). A line longer than `context` tokens
+    /// (the model's max_position_embeddings) is an error: the model has no positions for it.
+    public static func read(path: String, tokenizer: Tokenizer?, vocabSize: Int, context: Int = .max) throws(ScoreInputError) -> [ScoreRequest] {
         let data: Data
         do { data = try readBoundedFile(atPath: path, limit: 1 << 30) } catch {
             throw ScoreInputError(file: path, line: nil, "cannot read (\(error))")
@@ -85,22 +86,23 @@ public enum ScoreFile {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ScoreInputError(file: path, line: nil, "not UTF-8 text")
         }
-        return try parse(text, file: path, tokenizer: tokenizer, vocabSize: vocabSize)
+        return try parse(text, file: path, tokenizer: tokenizer, vocabSize: vocabSize, context: context)
     }
 
     /// Parses the lines of a score input file; blank lines are skipped. `file` names it in errors.
-    public static func parse(_ text: String, file: String, tokenizer: Tokenizer?, vocabSize: Int) throws(ScoreInputError) -> [ScoreRequest] {
+    public static func parse(_ text: String, file: String, tokenizer: Tokenizer?, vocabSize: Int,
+                             context: Int = .max) throws(ScoreInputError) -> [ScoreRequest] {
         var requests: [ScoreRequest] = []
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
         where !raw.allSatisfy({ $0.isWhitespace }) {
-            requests.append(try parseLine(raw, line: i + 1, file: file, tokenizer: tokenizer, vocabSize: vocabSize))
+            requests.append(try parseLine(raw, line: i + 1, file: file, tokenizer: tokenizer, vocabSize: vocabSize, context: context))
         }
         return requests
     }
 
     /// Parses one line of a score input file.
     public static func parseLine(_ raw: Substring, line: Int, file: String, tokenizer: Tokenizer?,
-                                 vocabSize: Int) throws(ScoreInputError) -> ScoreRequest {
+                                 vocabSize: Int, context: Int = .max) throws(ScoreInputError) -> ScoreRequest {
         func fail(_ problem: String) -> ScoreInputError { ScoreInputError(file: file, line: line, problem) }
         guard let object = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any] else {
             throw fail("not a JSON object")
@@ -147,6 +149,9 @@ public enum ScoreFile {
             throw fail("expected \"text\", \"prompt\" + \"response\", or \"input_ids\"; found keys \(object.keys.sorted())")
         }
         guard !ids.isEmpty else { throw fail("the text encodes to no tokens (a tokenizer without a start token), so nothing can be scored") }
+        guard ids.count <= context else {
+            throw fail("\(ids.count) tokens, more than the model's context (max_position_embeddings \(context))")
+        }
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocabSize }) {
             throw fail("token id \(bad) outside the model's vocabulary 0..<\(vocabSize)")
         }

@@ -95,6 +95,13 @@ import Tokenizers
         #expect(problem(#"{"input_ids": [1, 320]}"#)?.contains("token id 320 outside the model's vocabulary 0..<320") == true)
         #expect(problem(#"{"input_ids": [1, 2], "labels": [-100, 999]}"#)?.contains("label 999 outside") == true)
         #expect(problem(#"{"input_ids": [1, 2]}"#) == nil)
+        // Longer than the model's positions.
+        do {
+            _ = try ScoreFile.parse(#"{"input_ids": [1, 2, 3]}"#, file: "in.jsonl", tokenizer: nil, vocabSize: 320, context: 2)
+            Issue.record("a line longer than the context was accepted")
+        } catch {
+            #expect(error.description == "in.jsonl:1: 3 tokens, more than the model's context (max_position_embeddings 2)")
+        }
 
         let missing = "/nonexistent/score.jsonl"
         #expect(throws: ScoreInputError.self) { try ScoreFile.read(path: missing, tokenizer: nil, vocabSize: 320) }

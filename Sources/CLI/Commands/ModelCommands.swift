@@ -61,7 +61,8 @@ struct Score: ParsableCommand {
                                                    (labels default to input_ids)
         Texts are tokenized exactly as the checkpoint's tokenizer.json defines, special tokens
         from its post-processor included. A prompt and response are encoded together; the tokens
-        after the longest common prefix with the prompt's own encoding are the response's.
+        after the longest common prefix with the prompt's own encoding are the response's. A line
+        longer than the model's max_position_embeddings is an error naming it.
 
         With --json, prints one line per input:
           {"loglik": summed log-probability (natural log) of the scored tokens,
@@ -90,7 +91,8 @@ struct Score: ParsableCommand {
         let tokenizer = try loadTokenizerJSON(URL(fileURLWithPath: model))
         let requests: [ScoreRequest]
         do {
-            requests = try ScoreFile.read(path: input, tokenizer: tokenizer, vocabSize: lm.config.vocabSize)
+            requests = try ScoreFile.read(path: input, tokenizer: tokenizer, vocabSize: lm.config.vocabSize,
+                                           context: lm.config.maxPositionEmbeddings)
         } catch { throw ModelCommandError(error.description) }
         var totalLP = 0.0, totalN = 0
         if !json { print(" line   tokens      sum logp   mean logp") }
