@@ -84,23 +84,26 @@ import Training
         }
     }
 
+    /// A one-stage spec on a pretraining corpus: `qa` and `unlearning` are the YAML flow values given.
+    static func oneStage(qa: String = "{generator: entities, size: 5}", unlearning: String) throws -> ExperimentSpec {
+        try ExperimentSpec.parse(yaml: """
+        name: one-stage
+        model: {preset: pilot}
+        tokenizer: {train: {dataset: corpus, vocab_size: 300}}
+        datasets:
+          corpus: {generator: pretrain, size: 10}
+          qa: \(qa)
+        pretraining: {data: corpus}
+        stages:
+          - {name: a, data: qa}
+        forget: a
+        unlearning: \(unlearning)
+        """)
+    }
+
     @Test func algorithmsWithARetainTermChooseIt() throws {
         func spec(_ algorithms: String) throws -> ExperimentSpec {
-            try ExperimentSpec.parse(yaml: """
-            name: retain
-            model: {preset: pilot}
-            tokenizer: {train: {dataset: corpus, vocab_size: 300}}
-            datasets:
-              corpus: {generator: pretrain, size: 10}
-              qa: {generator: entities, size: 5}
-            pretraining: {data: corpus}
-            stages:
-              - {name: a, data: qa}
-            forget: a
-            unlearning:
-              retain_data: corpus
-              algorithms: \(algorithms)
-            """, file: "retain.yaml")
+            try Self.oneStage(unlearning: "{retain_data: corpus, algorithms: \(algorithms)}")
         }
         let parsed = try spec("[graddiff, {name: graddiff, retain: kl}, {name: npo_rt, retain: nll}, {name: simnpo_rt, retain: kl, alpha: 2}]")
         #expect(parsed.unlearning.algorithms.map(\.label) == ["graddiff", "graddiff(retain=kl)", "npo_rt", "simnpo_rt(alpha=2,retain=kl)"])
@@ -130,19 +133,8 @@ import Training
 
         """.utf8).write(to: file)
         func pairs(format: String?) throws -> [String] {
-            let spec = try ExperimentSpec.parse(yaml: """
-            name: formats
-            model: {preset: pilot}
-            tokenizer: {train: {dataset: corpus, vocab_size: 300}}
-            datasets:
-              corpus: {generator: pretrain, size: 10}
-              qa: {file: \(file.path)\(format.map { ", format: \($0)" } ?? "")}
-            pretraining: {data: corpus}
-            stages:
-              - {name: a, data: qa}
-            forget: a
-            unlearning: {algorithms: [ga]}
-            """)
+            let spec = try Self.oneStage(qa: "{file: \(file.path)\(format.map { ", format: \($0)" } ?? "")}",
+                                         unlearning: "{algorithms: [ga]}")
             let data = ExperimentData(spec: spec, directory: dir, outputs: ["file.qa": file.path])
             return try data.pairs("qa").map(\.response)
         }
