@@ -30,7 +30,7 @@ enum GEMMPack {
         var i = 0
         if trans && (mr == 6 || mr == 12) {
             // Walk each stored row of A once across all full panels: far fewer pages and cache
-            // lines in flight than one panel at a time. As in `packB`, the row `ahead` rows on is
+            // lines in flight than one panel at a time. As in `packB`, the row `rowsAhead` rows on is
             // asked for while this one is copied: the hardware prefetcher loses the row-to-row jump.
             let full = rows / mr
             if full > 0 {
@@ -104,7 +104,7 @@ enum GEMMPack {
             // op(B)[p, j] = b[p * ldb + j]: each stored row is read once, left to right across every
             // panel (panel by panel, the reads were `nr`-float pieces `ldb` apart, and the copy
             // stalled on them). The jump from row to row still defeats the hardware prefetcher,
-            // so the row `ahead` rows on is asked for while this one is copied.
+            // so the row `rowsAhead` rows on is asked for while this one is copied.
             let full = cols / nr, w = cols - full * nr
             var src = b + p0 * ldb + j0
             for p in 0..<kc {

@@ -146,8 +146,9 @@ public struct AlgorithmSpec: Codable, Equatable, Sendable {
     /// default, the retain set's NLL.
     public var retain: RetainLoss? = nil
 
-    /// The algorithms a spec may name and the hyper-parameters it may set for each (Training's
-    /// objectives have more, e.g. `retain`, left at their defaults).
+    /// The algorithms a spec may name and the numeric hyper-parameters it may set for each
+    /// (Training's objectives have more, e.g. `length_normalized`, left at their defaults; the
+    /// retain term is `retain`, below).
     static let settable: [String: [String]] = [
         "ga": [],
         "graddiff": ["gamma", "alpha"],
