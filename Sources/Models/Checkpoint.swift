@@ -1,7 +1,8 @@
 import Foundation
 
 /// An HF checkpoint directory: `config.json` plus `model.safetensors` or a sharded set listed
-/// in `model.safetensors.index.json`.
+/// in `model.safetensors.index.json`; with neither, every other `*.safetensors` file in the
+/// directory (a PEFT adapter's excepted) is read as a shard.
 ///
 /// Opening reads only headers (the files are memory-mapped) and checks every tensor against the
 /// config: no missing or unknown names, every shape as the config implies, a loadable dtype.
@@ -58,10 +59,26 @@ public struct Checkpoint: Sendable {
             let file = try SafetensorsFile(url: singleURL)
             for e in file.entries { locations[e.name] = (0, e) }
             files.append(file)
+        } else if let names = try? fm.contentsOfDirectory(atPath: directory.path),
+                  case let shards = names.filter({ $0.hasSuffix(".safetensors") && $0 != LoRA.weightsFileName && !$0.hasPrefix(".") }).sorted(),
+                  !shards.isEmpty {
+            // Neither an index nor model.safetensors: every safetensors file in the directory (other
+            // than a PEFT adapter's) is a shard, and no tensor may be in two of them.
+            for name in shards {
+                let file = try SafetensorsFile(url: directory.appendingPathComponent(name))
+                for e in file.entries {
+                    if let earlier = locations[e.name] {
+                        throw ModelIOError(.unexpectedTensor, file: file.path,
+                                           "tensor \"\(e.name)\" is also in \(files[earlier.file].path); with no \(Self.indexFileName), each tensor must be in exactly one safetensors file")
+                    }
+                    locations[e.name] = (files.count, e)
+                }
+                files.append(file)
+            }
         } else {
             let other = ["pytorch_model.bin", "model.bin", "consolidated.00.pth"].first { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
             throw ModelIOError(.unreadable, file: directory.path,
-                               "no \(Self.singleFileName) or \(Self.indexFileName) in the directory"
+                               "no \(Self.singleFileName), \(Self.indexFileName) or other safetensors file in the directory"
                                + (other.map { " (found \($0): only safetensors checkpoints are supported)" } ?? ""))
         }
         self.files = files

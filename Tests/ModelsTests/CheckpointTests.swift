@@ -18,6 +18,36 @@ import Testing
         #expect(try tied.tensor("model.layers.0.self_attn.q_proj.weight").shape == [48, 32])
     }
 
+    @Test func withoutAnIndexEverySafetensorsFileIsAShard() throws {
+        let fm = FileManager.default
+        let indexed = try Checkpoint(directory: Fixtures.url("qwen2_sharded")).loadParameters()
+        let sharded = try copyFixture("qwen2_sharded")
+        defer { cleanup(sharded.deletingLastPathComponent()) }
+        try fm.removeItem(at: sharded.appendingPathComponent(Checkpoint.indexFileName))
+        var ckpt = try Checkpoint(directory: sharded)
+        #expect(ckpt.files.count == 5)
+        #expect(try ckpt.loadParameters() == indexed)
+
+        // One file under another name, next to a PEFT adapter's weights (not a shard).
+        let single = try copyFixture("llama_linear")
+        defer { cleanup(single.deletingLastPathComponent()) }
+        let expected = try Checkpoint(directory: single).loadParameters()
+        try fm.moveItem(at: single.appendingPathComponent("model.safetensors"), to: single.appendingPathComponent("weights.safetensors"))
+        try SafetensorsWriter.write([NamedTensor(name: "x", shape: [1], values: [0])], to: single.appendingPathComponent(LoRA.weightsFileName))
+        ckpt = try Checkpoint(directory: single)
+        #expect(ckpt.files.map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["weights.safetensors"])
+        #expect(try ckpt.loadParameters() == expected)
+
+        // A tensor in two files is an error naming both; no safetensors file at all names the directory.
+        try fm.copyItem(at: sharded.appendingPathComponent("model-00002-of-00005.safetensors"),
+                        to: sharded.appendingPathComponent("extra.safetensors"))
+        let twice = expectModelIOError(.unexpectedTensor) { _ = try Checkpoint(directory: sharded) }
+        #expect(twice?.message.contains("extra.safetensors") == true && twice?.file.hasSuffix("model-00002-of-00005.safetensors") == true)
+        try fm.removeItem(at: single.appendingPathComponent("weights.safetensors"))
+        let none = expectModelIOError(.unreadable) { _ = try Checkpoint(directory: single) }
+        #expect(none?.message.contains("no model.safetensors, model.safetensors.index.json or other safetensors file") == true)
+    }
+
     @Test func saveRoundTripSingleAndSharded() throws {
         let src = try Checkpoint(directory: Fixtures.url("qwen2_sharded"))
         let params = try src.loadParameters()
