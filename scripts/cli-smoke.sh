@@ -3,7 +3,8 @@
 # tokenizer.json (Tests/EvaluationTests/Fixtures/score_llama*, from scripts/reference/score_fixtures.py):
 # - `score` and `generate` against what transformers and tokenizers computed for the same inputs
 #   (the --json lines issue #3 defines, token counts, log-likelihoods, greedy continuations, a bad
-#   line's error), and `tokenize` against tokenizers' ids;
+#   line's error), `generate --input` batched against the same continuations one by one, and
+#   `tokenize` against tokenizers' ids;
 # - `train`: a few SFT epochs raise the data's log-likelihood;
 # - `unlearn`: the optimizer, schedule and retain-term flags, seen in the losses and learning rates
 #   it prints;
@@ -212,10 +213,30 @@ with tempfile.TemporaryDirectory() as tmp:
     check(len(j) == 3 and all(j[i][i] == 0 for i in range(3)) and j[0][2] == 0 and j[0][1] == j[1][0] > 0,
           f"eval divergence: {j}")
 
+# generate --input: batched (left-padded) greedy continuations equal transformers' one by one, and a
+# sampled prompt's continuation depends on its seed and line, not on the batch size.
+fixture_generations = json.load(open(os.path.join(fixtures, "score_llama.generate.json")))
+with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+    f.write("".join(json.dumps({"prompt": g["prompt"]}) + "\n" for g in fixture_generations) + "\n")
+new_tokens = min(g["max_new_tokens"] for g in fixture_generations)
+r = run(["generate", "--model", model, "--input", f.name, "--max-new-tokens", str(new_tokens), "--batch-size", "2"])
+got = [json.loads(l)["tokens"] for l in r.stdout.splitlines()] if r.returncode == 0 else []
+check(got == [g["tokens"][:new_tokens] for g in fixture_generations], f"generate --input (batched greedy): {got}")
+sampled = {}
+for batch_size in ("1", "2"):
+    r = run(["generate", "--model", model, "--input", f.name, "--max-new-tokens", "6", "--temperature", "1", "--seed", "5",
+             "--batch-size", batch_size])
+    sampled[batch_size] = r.stdout
+check(sampled["1"] == sampled["2"] and len(sampled["1"].splitlines()) == 2, f"generate --input sampling by batch size: {sampled}")
+r = run(["generate", "--model", model, "--prompt", fixture_generations[0]["prompt"], "--max-new-tokens", "6",
+         "--temperature", "1", "--seed", "5", "--json"])
+check(r.stdout.strip() == sampled["1"].splitlines()[0] if sampled["1"] else False, f"generate --prompt vs --input line 1: {r.stdout.strip()}")
+os.unlink(f.name)
+
 if failures:
     print("cli smoke: FAILED", file=sys.stderr)
     for f in failures:
         print("  " + f, file=sys.stderr)
     sys.exit(1)
-print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; tokenize; generate: greedy tokens and text; train sft; unlearn: retain term, momentum, floor; eval speed, mass --baseline, distance gaps, loglik, tofu, mia, divergence)")
+print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; tokenize; generate: greedy tokens and text, batched --input; train sft; unlearn: retain term, momentum, floor; eval speed, mass --baseline, distance gaps, loglik, tofu, mia, divergence)")
 PY

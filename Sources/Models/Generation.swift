@@ -16,8 +16,11 @@ public struct GenerationOptions: Sendable, Equatable {
     public var topK: Int?
     /// Sample only from the smallest set of most likely tokens whose mass reaches `topP`.
     public var topP: Float?
-    /// Seed of the sampling stream (one stream for the whole batch).
+    /// Seed of the sampling stream (one stream for the whole batch, unless `rowSeeds`).
     public var seed: UInt64
+    /// One sampling stream per prompt, seeded with these (as many as prompts): a prompt's sample
+    /// then does not depend on which other prompts share its batch. Nil: one stream from `seed`.
+    public var rowSeeds: [UInt64]?
     /// Stop a row when it produces one of these (the token is kept in the output); nil means
     /// the config's `eos_token_id`, as HF `generate` does. Pass `[]` to never stop early.
     public var eosTokenIds: Set<Int>?
@@ -27,7 +30,7 @@ public struct GenerationOptions: Sendable, Equatable {
     public var padTokenId: Int
 
     public init(maxNewTokens: Int = 32, temperature: Float = 0, topK: Int? = nil, topP: Float? = nil, seed: UInt64 = 0,
-                eosTokenIds: Set<Int>? = nil, stopStrings: [String] = [], padTokenId: Int = 0) {
+                eosTokenIds: Set<Int>? = nil, stopStrings: [String] = [], padTokenId: Int = 0, rowSeeds: [UInt64]? = nil) {
         self.maxNewTokens = maxNewTokens
         self.temperature = temperature
         self.topK = topK
@@ -36,6 +39,7 @@ public struct GenerationOptions: Sendable, Equatable {
         self.eosTokenIds = eosTokenIds
         self.stopStrings = stopStrings
         self.padTokenId = padTokenId
+        self.rowSeeds = rowSeeds
     }
 }
 
@@ -73,6 +77,9 @@ extension CausalLM {
             }
         }
         let batch = prompts.count
+        if let seeds = options.rowSeeds, seeds.count != batch {
+            throw GenerationError(message: "rowSeeds has \(seeds.count) seeds for \(batch) prompts; give one per prompt")
+        }
         let width = prompts.map(\.count).max()!
         // The KV cache holds prompt + new tokens; past the context the positions are ones the
         // model never saw, and a huge maxNewTokens would allocate without bound.
@@ -92,7 +99,8 @@ extension CausalLM {
                 for (t, id) in p.enumerated() { ids[b * width + padding[b] + t] = Int32(id) }
             }
             var logits = self.logits(ids, batch: batch, length: width, cache: cache, lastOnly: true)
-            var rng = SeededRandom(seed: options.seed)
+            var shared = SeededRandom(seed: options.seed)
+            var perRow = options.rowSeeds?.map { SeededRandom(seed: $0) }
             var done = [Bool](repeating: false, count: batch)
             let eos = options.eosTokenIds ?? Set(config.eosTokenIds)
             let vocab = config.vocabSize
@@ -101,7 +109,8 @@ extension CausalLM {
                 logits.withUnsafeBufferPointer { all in
                     for b in 0..<batch where !done[b] {
                         let row = UnsafeBufferPointer(rebasing: all[(b * vocab)..<((b + 1) * vocab)])
-                        let token = Self.pick(row, options: options, rng: &rng)
+                        let token = perRow == nil ? Self.pick(row, options: options, rng: &shared)
+                                                  : Self.pick(row, options: options, rng: &perRow![b])
                         next[b] = Int32(token)
                         results[b].tokens.append(token)
                         if eos.contains(token) {

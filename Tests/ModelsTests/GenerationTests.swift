@@ -47,6 +47,28 @@ struct BracketDecoder: TokenTextDecoder {
         #expect(a.allSatisfy { $0.tokens.count == 12 && $0.tokens.allSatisfy { (0..<96).contains($0) } })
     }
 
+    @Test func rowSeedsMakeEachSampleIndependentOfItsBatch() throws {
+        let model = try CausalLM(directory: Fixtures.url("llama_linear"))
+        let prompts = [[5, 9, 12], [40], [7, 3]]
+        var o = GenerationOptions(maxNewTokens: 10, temperature: 1.2, topP: 0.9, eosTokenIds: [], rowSeeds: [11, 12, 13])
+        let batched = try model.generate(prompts: prompts, options: o)
+        for (i, p) in prompts.enumerated() {
+            o.rowSeeds = [UInt64(11 + i)]
+            #expect(try model.generate(prompts: [p], options: o) == [batched[i]], "prompt \(i)")
+        }
+        // A single row with rowSeeds [s] is the shared stream of seed s.
+        o.rowSeeds = nil
+        o.seed = 12
+        #expect(try model.generate(prompts: [prompts[1]], options: o) == [batched[1]])
+        // The shared stream differs: rows draw from it in turn.
+        o.seed = 11
+        #expect(try model.generate(prompts: prompts, options: o) != batched)
+        o.rowSeeds = [1]
+        #expect(throws: GenerationError(message: "rowSeeds has 1 seeds for 3 prompts; give one per prompt")) {
+            try model.generate(prompts: prompts, options: o)
+        }
+    }
+
     @Test func stopsOnEOSAndStopStringsPerRow() throws {
         let ref = try ModelReference("llama3_tied")
         let model = try CausalLM(directory: Fixtures.url("llama3_tied"))

@@ -117,7 +117,14 @@ struct Score: ParsableCommand {
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Continue a prompt with a model (greedy unless --temperature > 0).")
+        abstract: "Continue a prompt with a model (greedy unless --temperature > 0).",
+        discussion: """
+        --input FILE.jsonl continues many prompts, in batches of --batch-size (left-padded, each row
+        at its own positions): each non-blank line is {"prompt": "..."} or {"prompt_ids": [...]},
+        and one JSON object is printed per line, in order. When sampling, the prompt on line i
+        (counting prompts from 0) draws from its own stream, seeded --seed + i, so its continuation
+        does not depend on the batch size; a single --prompt uses the stream of --seed.
+        """)
 
     @Option(help: "HF checkpoint directory (config.json, model.safetensors, tokenizer.json).")
     var model: String
@@ -130,6 +137,12 @@ struct Generate: ParsableCommand {
 
     @Option(help: "Prompt as comma-separated token ids instead of text.")
     var promptIds: String?
+
+    @Option(help: "JSONL of prompts ({\"prompt\": ...} or {\"prompt_ids\": [...]}), one JSON result per line.")
+    var input: String?
+
+    @Option(help: "Prompts per batch with --input.")
+    var batchSize = 8
 
     @Option(help: "Tokens to generate at most.")
     var maxNewTokens = 64
@@ -152,42 +165,89 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print a JSON object with the tokens and the text.")
     var json = false
 
+    func validate() throws {
+        guard [prompt != nil, promptIds != nil, input != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --prompt, --prompt-ids and --input")
+        }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
+    }
+
     func run() throws {
         let lm = try loadModel(model, adapter: adapter)
         let tokenizer = try loadCheckpointTokenizer(URL(fileURLWithPath: model))
-        let ids: [Int]
-        switch (prompt, promptIds) {
-        case (let text?, nil):
-            guard let tokenizer else { throw ValidationError("--prompt needs tokenizer.json in \(model); use --prompt-ids") }
-            ids = tokenizer.encode(text, addSpecialTokens: true)
-        case (nil, let list?):
-            ids = try parseIds(list, option: "--prompt-ids")
-        default:
-            throw ValidationError("give exactly one of --prompt and --prompt-ids")
-        }
         var eos = Set(lm.config.eosTokenIds)  // HF: the config's EOS, plus the tokenizer's
         if let tokenizer { eos.formUnion(tokenizer.eosTokenIDs) }
-        let options = GenerationOptions(maxNewTokens: maxNewTokens, temperature: temperature, topK: topK, topP: topP,
+        var options = GenerationOptions(maxNewTokens: maxNewTokens, temperature: temperature, topK: topK, topP: topP,
                                         seed: seed, eosTokenIds: eos, stopStrings: stopStrings)
+        if let input {
+            let prompts = try Self.readPrompts(input, tokenizer: tokenizer)
+            for start in stride(from: 0, to: prompts.count, by: batchSize) {
+                let batch = Array(prompts[start..<min(prompts.count, start + batchSize)])
+                options.rowSeeds = batch.indices.map { seed &+ UInt64(start + $0) }
+                let results: [GenerationResult]
+                do { results = try lm.generate(prompts: batch, options: options, decoder: tokenizer) } catch let e as GenerationError {
+                    throw ModelCommandError("\(input): prompts \(start + 1)-\(start + batch.count): \(e.message)")
+                }
+                for (ids, result) in zip(batch, results) { print(try Self.jsonLine(ids, result, tokenizer)) }
+            }
+            return
+        }
+        let ids: [Int]
+        if let prompt {
+            guard let tokenizer else { throw ValidationError("--prompt needs tokenizer.json in \(model); use --prompt-ids") }
+            ids = tokenizer.encode(prompt, addSpecialTokens: true)
+        } else {
+            ids = try parseIds(promptIds!, option: "--prompt-ids")
+        }
         let result: GenerationResult
         do {
             result = try lm.generate(prompts: [ids], options: options, decoder: tokenizer)[0]
         } catch let e as GenerationError { throw ModelCommandError(e.message) }
-        let text = tokenizer?.decode(result.tokens)
         if json {
-            var o: [String: Any] = ["prompt_ids": ids, "tokens": result.tokens]
-            switch result.stopReason {
-            case .eos(let t): o["stop_reason"] = "eos"; o["eos_token"] = t
-            case .stopString(let s): o["stop_reason"] = "stop_string"; o["stop_string"] = s
-            case .maxNewTokens: o["stop_reason"] = "max_new_tokens"
-            }
-            if let text { o["text"] = text }
-            let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        } else if let text {
-            print(text)
+            print(try Self.jsonLine(ids, result, tokenizer))
+        } else if let tokenizer {
+            print(tokenizer.decode(result.tokens))
         } else {
             print(result.tokens.map(String.init).joined(separator: " "))
         }
+    }
+
+    /// The prompts of an --input file, as token ids.
+    static func readPrompts(_ path: String, tokenizer: TextTokenizer?) throws -> [[Int]] {
+        let data: Data
+        do { data = try readBoundedFile(atPath: path, limit: 1 << 30) } catch { throw ModelCommandError("\(path): cannot read (\(error))") }
+        guard let text = String(data: data, encoding: .utf8) else { throw ModelCommandError("\(path): not UTF-8 text") }
+        var prompts: [[Int]] = []
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !raw.allSatisfy(\.isWhitespace) {
+            func fail(_ problem: String) -> ModelCommandError { ModelCommandError("\(path):\(i + 1): \(problem)") }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any] else {
+                throw fail("not a JSON object")
+            }
+            if let ids = object["prompt_ids"] {
+                guard let list = ids as? [Int], !list.isEmpty else { throw fail("\"prompt_ids\" must be a non-empty list of integers") }
+                prompts.append(list)
+            } else if let p = object["prompt"] {
+                guard let s = p as? String else { throw fail("\"prompt\" must be a string") }
+                guard let tokenizer else { throw fail("\"prompt\" needs tokenizer.json in the model directory (or give \"prompt_ids\")") }
+                prompts.append(tokenizer.encode(s, addSpecialTokens: true))
+            } else {
+                throw fail("expected \"prompt\" or \"prompt_ids\"; found keys \(object.keys.sorted())")
+            }
+        }
+        guard !prompts.isEmpty else { throw ModelCommandError("\(path): no prompts") }
+        return prompts
+    }
+
+    /// {"prompt_ids", "tokens", "stop_reason", ..., "text"} on one line.
+    static func jsonLine(_ ids: [Int], _ result: GenerationResult, _ tokenizer: TextTokenizer?) throws -> String {
+        var o: [String: Any] = ["prompt_ids": ids, "tokens": result.tokens]
+        switch result.stopReason {
+        case .eos(let t): o["stop_reason"] = "eos"; o["eos_token"] = t
+        case .stopString(let s): o["stop_reason"] = "stop_string"; o["stop_string"] = s
+        case .maxNewTokens: o["stop_reason"] = "max_new_tokens"
+        }
+        if let tokenizer { o["text"] = tokenizer.decode(result.tokens) }
+        let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
     }
 }
