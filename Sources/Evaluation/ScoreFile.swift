@@ -47,21 +47,9 @@ public struct ScoreResult: Equatable, Sendable {
     }
 }
 
-/// A line of a score input file that cannot be scored: names the file, the line and the problem.
-public struct ScoreInputError: Error, CustomStringConvertible, Equatable, Sendable {
-    public var file: String
-    /// 1-based line, or nil for a problem with the whole file.
-    public var line: Int?
-    public var problem: String
-
-    public init(file: String, line: Int?, _ problem: String) {
-        self.file = file
-        self.line = line
-        self.problem = problem
-    }
-
-    public var description: String { line.map { "\(file):\($0): \(problem)" } ?? "\(file): \(problem)" }
-}
+/// A line of a score input file that cannot be scored, or a file that cannot be read: names the
+/// file, the line and the problem.
+public typealias ScoreInputError = JSONLinesError
 
 /// The JSONL input of `palimpsest score`: each non-blank line is one of
 ///
@@ -79,34 +67,37 @@ public enum ScoreFile {
     /// Reads and parses a score input file (at most 1 GiB). A line longer than `context` tokens
     /// (the model's max_position_embeddings) is an error: the model has no positions for it.
     public static func read(path: String, tokenizer: Tokenizer?, vocabSize: Int, context: Int = .max) throws(ScoreInputError) -> [ScoreRequest] {
-        let data: Data
-        do { data = try readBoundedFile(atPath: path, limit: 1 << 30) } catch {
-            throw ScoreInputError(file: path, line: nil, "cannot read (\(error))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ScoreInputError(file: path, line: nil, "not UTF-8 text")
-        }
-        return try parse(text, file: path, tokenizer: tokenizer, vocabSize: vocabSize, context: context)
+        try requests(readJSONLines(atPath: path), file: path, tokenizer: tokenizer, vocabSize: vocabSize, context: context)
     }
 
     /// Parses the lines of a score input file; blank lines are skipped. `file` names it in errors.
     public static func parse(_ text: String, file: String, tokenizer: Tokenizer?, vocabSize: Int,
                              context: Int = .max) throws(ScoreInputError) -> [ScoreRequest] {
-        var requests: [ScoreRequest] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-        where !raw.allSatisfy({ $0.isWhitespace }) {
-            requests.append(try parseLine(raw, line: i + 1, file: file, tokenizer: tokenizer, vocabSize: vocabSize, context: context))
-        }
-        return requests
+        try requests(parseJSONLines(text, file: file), file: file, tokenizer: tokenizer, vocabSize: vocabSize, context: context)
     }
 
     /// Parses one line of a score input file.
     public static func parseLine(_ raw: Substring, line: Int, file: String, tokenizer: Tokenizer?,
                                  vocabSize: Int, context: Int = .max) throws(ScoreInputError) -> ScoreRequest {
-        func fail(_ problem: String) -> ScoreInputError { ScoreInputError(file: file, line: line, problem) }
         guard let object = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any] else {
-            throw fail("not a JSON object")
+            throw ScoreInputError(file: file, line: line, "not a JSON object")
         }
+        return try request(object, line: line, file: file, tokenizer: tokenizer, vocabSize: vocabSize, context: context)
+    }
+
+    static func requests(_ lines: [(line: Int, object: [String: Any])], file: String, tokenizer: Tokenizer?, vocabSize: Int,
+                         context: Int) throws(ScoreInputError) -> [ScoreRequest] {
+        var requests: [ScoreRequest] = []
+        for (line, object) in lines {
+            requests.append(try request(object, line: line, file: file, tokenizer: tokenizer, vocabSize: vocabSize, context: context))
+        }
+        return requests
+    }
+
+    /// The request one line's JSON object describes.
+    static func request(_ object: [String: Any], line: Int, file: String, tokenizer: Tokenizer?,
+                        vocabSize: Int, context: Int) throws(ScoreInputError) -> ScoreRequest {
+        func fail(_ problem: String) -> ScoreInputError { ScoreInputError(file: file, line: line, problem) }
         func string(_ key: String) throws(ScoreInputError) -> String {
             guard let s = object[key] as? String else { throw fail("\"\(key)\" must be a string") }
             return s

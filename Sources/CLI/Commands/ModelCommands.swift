@@ -214,15 +214,11 @@ struct Generate: ParsableCommand {
 
     /// The prompts of an --input file, as token ids.
     static func readPrompts(_ path: String, tokenizer: TextTokenizer?) throws -> [[Int]] {
-        let data: Data
-        do { data = try readBoundedFile(atPath: path, limit: 1 << 30) } catch { throw ModelCommandError("\(path): cannot read (\(error))") }
-        guard let text = String(data: data, encoding: .utf8) else { throw ModelCommandError("\(path): not UTF-8 text") }
+        let lines: [(line: Int, object: [String: Any])]
+        do { lines = try readJSONLines(atPath: path) } catch { throw ModelCommandError(error.description) }
         var prompts: [[Int]] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !raw.allSatisfy(\.isWhitespace) {
-            func fail(_ problem: String) -> ModelCommandError { ModelCommandError("\(path):\(i + 1): \(problem)") }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any] else {
-                throw fail("not a JSON object")
-            }
+        for (line, object) in lines {
+            func fail(_ problem: String) -> ModelCommandError { ModelCommandError("\(path):\(line): \(problem)") }
             if let ids = object["prompt_ids"] {
                 guard let list = ids as? [Int], !list.isEmpty else { throw fail("\"prompt_ids\" must be a non-empty list of integers") }
                 prompts.append(list)
