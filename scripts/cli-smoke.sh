@@ -7,7 +7,8 @@
 #   `tokenize` against tokenizers' ids;
 # - `train`: a few SFT epochs raise the data's log-likelihood;
 # - `unlearn`: the optimizer, schedule and retain-term flags, seen in the losses and learning rates
-#   it prints;
+#   it prints; `--truncation error` refusing a long example before any step, and `train --stages`
+#   refusing a later stage's long example before the first stage trains;
 # - `eval speed`, `eval mass --baseline` and `eval distance`'s gaps on a run's checkpoints against
 #   `eval forget`, `eval mass` and `eval facts` on each; `eval loglik` against `score`; `eval tofu`,
 #   `mia` and `divergence` on a model compared with itself.
@@ -133,6 +134,24 @@ with tempfile.TemporaryDirectory() as tmp:
     check("--retain-loss: expected nll or kl" in r.stderr, f"unlearn --retain-loss l2: {r.stderr.strip()[:200]}")
     r = unlearn("--algorithm", "ga", "--momentum", "0.9", expect_rc=64)
     check("--momentum and --nesterov apply to --optimizer sgd" in r.stderr, f"unlearn adamw --momentum: {r.stderr.strip()[:200]}")
+    # --truncation: `error` refuses an example longer than --max-length before any step, naming the set
+    # and the flags; the default keeps the prompt and cuts the response.
+    r = unlearn("--algorithm", "ga", "--max-length", "24", "--truncation", "error", expect_rc=1)
+    check("forget set: sequence too long: example 0" in r.stderr and "--truncation error" in r.stderr
+          and "step 1/" not in r.stdout, f"unlearn --truncation error: {r.stderr.strip()[:300]}")
+    check(step_fields(unlearn("--algorithm", "ga", "--max-length", "24", "--lr", "1e-3"), 1).get("loss") is not None,
+          "unlearn --max-length 24 (drop-response-end) did not run")
+    r = unlearn("--algorithm", "ga", "--truncation", "drop-end", expect_rc=64)
+    check("--truncation: expected drop-response-end, drop-prompt-start or error" in r.stderr, f"unlearn --truncation drop-end: {r.stderr.strip()[:200]}")
+    stages_file, long_file = os.path.join(tmp, "stages.yaml"), os.path.join(tmp, "long.jsonl")
+    with open(long_file, "w") as f:
+        f.write(json.dumps({"prompt": "The cat", "response": " sat on the mat." * 6}) + "\n")
+    with open(stages_file, "w") as f:
+        f.write(f"stages:\n  - name: short\n    data: {retain}\n  - name: long\n    data: {long_file}\n")
+    r = run(["train", "--model", model, "--stages", stages_file, "--objective", "sft", "--max-length", "40", "--truncation", "error",
+             "--out", os.path.join(tmp, "staged")], expect_rc=1)
+    check("stage 2 (long): stage examples: sequence too long" in r.stderr and "step 1/" not in r.stdout,
+          f"train --stages with a stage too long: {r.stderr.strip()[:300]}")
 
     # eval speed over a run's saved checkpoints: each score is `eval forget`'s, and the crossing follows them.
     run_dir = os.path.join(tmp, "run")
@@ -238,5 +257,5 @@ if failures:
     for f in failures:
         print("  " + f, file=sys.stderr)
     sys.exit(1)
-print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; tokenize; generate: greedy tokens and text, batched --input; train sft; unlearn: retain term, momentum, floor; eval speed, mass --baseline, distance gaps, loglik, tofu, mia, divergence)")
+print(f"cli smoke: passed (score: {len(expected)} inputs against transformers; tokenize; generate: greedy tokens and text, batched --input; train sft; unlearn: retain term, momentum, floor, truncation; train --stages checked up front; eval speed, mass --baseline, distance gaps, loglik, tofu, mia, divergence)")
 PY

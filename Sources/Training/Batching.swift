@@ -194,16 +194,18 @@ public struct Batcher: Sendable {
     /// Validates and truncates every example up front, so bad data fails before training.
     /// - Throws: no examples, an example without a response token to predict, an example too
     ///   long for the truncation rule, replay requested with an empty pool, bad options.
-    public init(examples: [Example], replayPool: [Example] = [], options: BatchingOptions, seed: UInt64) throws {
+    /// `name` says in errors which examples these are (e.g. "forget set").
+    public init(examples: [Example], replayPool: [Example] = [], options: BatchingOptions, seed: UInt64,
+                name: String = "Batcher.examples") throws {
         try options.validate()
-        guard !examples.isEmpty else { throw TrainingError.empty(context: "Batcher.examples", message: "the stage has no examples") }
+        guard !examples.isEmpty else { throw TrainingError.empty(context: name, message: "the stage has no examples") }
         if options.replayPerBatch > 0 && replayPool.isEmpty {
             throw TrainingError.empty(context: "Batcher.replayPool",
                                       message: "replayPerBatch is \(options.replayPerBatch) but the replay pool is empty")
         }
         self.options = options
         self.seed = seed
-        self.examples = try examples.enumerated().map { try Batcher.fit($1, index: $0, "Batcher.examples", options) }
+        self.examples = try examples.enumerated().map { try Batcher.fit($1, index: $0, name, options) }
         self.replayPool = try replayPool.enumerated().map { try Batcher.fit($1, index: $0, "Batcher.replayPool", options) }
         if let m = options.maxTokens {
             let longest = self.examples.map(\.length).max()!
@@ -332,13 +334,23 @@ extension Batcher {
     /// A batch of `companions[i]` for the stage indices i of `plan`, truncated and checked like
     /// the stage examples: for data aligned with the stage examples, such as IdkDPO's
     /// "I don't know" answers to the forget prompts (role `alternative`). No replay rows.
-    public func companionBatch(_ plan: BatchPlan, _ companions: [Example]) throws -> TokenBatch {
+    public func companionBatch(_ plan: BatchPlan, _ companions: [Example], name: String = "Batcher.companionBatch") throws -> TokenBatch {
         guard companions.count == examples.count else {
-            throw TrainingError.mismatch(context: "Batcher.companionBatch",
+            throw TrainingError.mismatch(context: name,
                                          message: "\(companions.count) companion examples for \(examples.count) stage examples")
         }
-        let rows = try plan.stage.map { i in try Batcher.fit(companions[i], index: i, "Batcher.companionBatch", options) }
+        let rows = try plan.stage.map { i in try Batcher.fit(companions[i], index: i, name, options) }
         return try TokenBatch.collate(rows, sources: plan.stage.map { .stage($0) }, padId: options.padId)
+    }
+
+    /// Checks every companion example as `companionBatch` will, so that bad data fails before
+    /// the first step rather than in the batch that first draws it.
+    public func checkCompanions(_ companions: [Example], name: String) throws {
+        guard companions.count == examples.count else {
+            throw TrainingError.mismatch(context: name,
+                                         message: "\(companions.count) companion examples for \(examples.count) stage examples")
+        }
+        for (i, e) in companions.enumerated() { _ = try Batcher.fit(e, index: i, name, options) }
     }
 }
 

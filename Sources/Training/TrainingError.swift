@@ -17,6 +17,18 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible, Sendable {
     /// A value that must be finite is NaN or infinite.
     case nonFinite(context: String, message: String)
 
+    /// The same error with `outer` in front of its context (e.g. "stage 2 (math): stage examples").
+    public func within(_ outer: String) -> TrainingError {
+        switch self {
+        case .invalidOption(let c, let m): return .invalidOption(context: "\(outer): \(c)", message: m)
+        case .empty(let c, let m): return .empty(context: "\(outer): \(c)", message: m)
+        case .mismatch(let c, let m): return .mismatch(context: "\(outer): \(c)", message: m)
+        case .noLossTokens(let c, let m): return .noLossTokens(context: "\(outer): \(c)", message: m)
+        case .tooLong(let c, let m): return .tooLong(context: "\(outer): \(c)", message: m)
+        case .nonFinite(let c, let m): return .nonFinite(context: "\(outer): \(c)", message: m)
+        }
+    }
+
     public var description: String {
         switch self {
         case .invalidOption(let c, let m): return "\(c): invalid option: \(m)"

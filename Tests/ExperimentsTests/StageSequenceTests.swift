@@ -263,4 +263,48 @@ import Training
         }
         #expect(steps == 0)
     }
+
+    /// A later stage's example too long for its truncation rule (an SFT example, a DPO rejected
+    /// answer) stops the run before the first stage takes a step, naming the stage and the example.
+    @Test func runnerChecksEveryExampleAgainstTheContextBeforeAnyStep() throws {
+        let config = ModelConfig(vocabSize: 16, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 1,
+                                 numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 16)
+        let model = try CausalLM(config: config, seed: 7)
+        let before = model.namedParameters.map { $0.tensor.toArray() }
+        let short = Training.Example(prompt: [1, 2], response: [3, 4])
+        let long = Training.Example(prompt: [1, 2], response: Array(repeating: 5, count: 20))
+        func run(_ second: StageRun) -> (error: TrainingError?, steps: Int) {
+            var steps = 0
+            do {
+                try StageSequenceRunner.run(model: model, stages: [
+                    StageRun(name: "first", options: Self.options(.sft, epochs: 1), data: .examples([short])), second,
+                ], progress: { _, _ in steps += 1 })
+            } catch let error as TrainingError {
+                return (error, steps)
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+            return (nil, steps)
+        }
+        var strict = Self.options(.sft, epochs: 1)
+        strict.batching.truncation = .error
+        let sft = run(StageRun(name: "second", options: strict, data: .examples([short, long])))
+        #expect(sft.error == .tooLong(context: "stage 2 (second): stage examples",
+                                      message: "example 1 has 2 prompt + 20 response tokens, maxContext is 16 (truncation: error)"))
+        var dpo = Self.options(.dpo(beta: 0.1), epochs: 1)
+        dpo.batching.truncation = .dropPromptStart
+        let pairs = run(StageRun(name: "prefs", options: dpo, data: .pairs([TokenPreferencePair(chosen: short, rejected: long)])))
+        #expect(pairs.error == .tooLong(context: "stage 2 (prefs): preference pairs (rejected)",
+                                        message: "example 0 has 2 prompt + 20 response tokens, maxContext is 16; the response alone does not fit (truncation: drop_prompt_start)"))
+        #expect(sft.steps == 0 && pairs.steps == 0)
+        let unchanged = model.namedParameters.map { $0.tensor.toArray() } == before
+        #expect(unchanged)
+        // A rule that can keep the example lets the same stages run.
+        var lenient = Self.options(.sft, epochs: 1)
+        lenient.batching.truncation = .dropResponseEnd
+        let kept = run(StageRun(name: "second", options: lenient, data: .examples([short, long])))
+        #expect(kept.error == nil && kept.steps == 2)
+        let trained = model.namedParameters.map { $0.tensor.toArray() } != before
+        #expect(trained)
+    }
 }

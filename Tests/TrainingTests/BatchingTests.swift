@@ -82,6 +82,23 @@ private func ex(_ p: [Int32], _ r: [Int32]) -> Example { Example(prompt: p, resp
         #expect(try batcher.stepCount(epochs: 2) == 4)
     }
 
+    /// `checkCompanions` refuses up front what `companionBatch` would refuse only in the batch
+    /// that draws the example (here the last one, which no first-epoch batch of 4 may hold).
+    @Test func companionsAreCheckedUpFront() throws {
+        let forget = stage(6)
+        var idk = (0..<6).map { i in ex([Int32(100 + i)], [7, 7, Int32(i)]) }
+        let batcher = try Batcher(examples: forget, options: BatchingOptions(batchSize: 4, maxContext: 8), seed: 5)
+        try batcher.checkCompanions(idk, name: "idk answers")
+        idk[5] = ex([100], Array(repeating: 7, count: 9))
+        #expect(throws: TrainingError.tooLong(context: "idk answers",
+                                              message: "example 5 has 1 prompt + 9 response tokens, maxContext is 8 (truncation: error)")) {
+            try batcher.checkCompanions(idk, name: "idk answers")
+        }
+        #expect(throws: TrainingError.mismatch(context: "idk answers", message: "5 companion examples for 6 stage examples")) {
+            try batcher.checkCompanions(Array(idk.prefix(5)), name: "idk answers")
+        }
+    }
+
     @Test func tokenBudgetBoundsPaddedBatches() throws {
         let examples = (0..<12).map { i in ex([1], Array(repeating: 2, count: (i * 5) % 7 + 1)) }
         let batcher = try Batcher(examples: examples, options: BatchingOptions(batchSize: 8, maxTokens: 20, maxContext: 8), seed: 3)

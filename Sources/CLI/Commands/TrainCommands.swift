@@ -79,8 +79,17 @@ struct OptimizationOptions: ParsableArguments {
     @Option(help: "Examples per batch.")
     var batchSize = 32
 
-    @Option(help: "Longest sequence in tokens, at most the model's max_position_embeddings (longer examples lose the end of their response).")
+    @Option(help: "Longest sequence in tokens, at most the model's max_position_embeddings (see --truncation for longer examples).")
     var maxLength = 512
+
+    @Option(help: ArgumentHelp(
+        "What a longer example loses: drop-response-end, drop-prompt-start, or error.",
+        discussion: """
+        drop-response-end keeps the prompt and the first tokens of the response; drop-prompt-start \
+        keeps the response and the last tokens of the prompt; either is an error when nothing of the \
+        response would remain. error refuses the data, naming the first example too long, before any step.
+        """))
+    var truncation = "drop-response-end"
 
     @Option(help: "Optimizer: adamw or sgd.")
     var optimizer = "adamw"
@@ -146,12 +155,30 @@ struct OptimizationOptions: ParsableArguments {
         return s
     }
 
+    /// --truncation as the batcher's rule (the CLI spells it with dashes, specs with underscores).
+    func truncationRule() throws -> Truncation {
+        guard let rule = Truncation(rawValue: truncation.replacingOccurrences(of: "-", with: "_")) else {
+            throw ValidationError("--truncation: expected drop-response-end, drop-prompt-start or error, got \"\(truncation)\"")
+        }
+        return rule
+    }
+
     /// --max-length, capped at the model's context: a longer sequence would use positions the
     /// model was never built for.
     func maxContext(_ model: CausalLM) -> Int { min(maxLength, model.config.maxPositionEmbeddings) }
 
+    /// Runs `body`; an example too long for the context gets the flags that decide it added.
+    func explainingTooLong(_ body: () throws -> Void) throws {
+        do { try body() } catch TrainingError.tooLong(let context, let message) {
+            throw ModelCommandError("\(context): sequence too long: \(message)\n"
+                + "(--max-length \(maxLength), --truncation \(truncation): a larger --max-length, up to the model's "
+                + "max_position_embeddings, or another --truncation rule keeps such examples)")
+        }
+    }
+
     func validateCommon() throws {
         guard maxLength >= 2 else { throw ValidationError("--max-length must be >= 2, got \(maxLength)") }
+        _ = try truncationRule()
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be > 0") }
             Parallel.threads = threads
@@ -291,7 +318,9 @@ struct Train: ParsableCommand {
     @Option(help: "Output checkpoint directory.")
     var out: String
 
-    func run() throws {
+    func run() throws { try opt.explainingTooLong(runCommand) }
+
+    private func runCommand() throws {
         try opt.validateCommon()
         _ = try loraOptions.config(seed: opt.seed)
         guard (model == nil) != (preset == nil) else { throw ValidationError("give exactly one of --model and --preset") }
@@ -341,7 +370,7 @@ struct Train: ParsableCommand {
         let runs = try StageRun.prepare(plan, examples: encoder.load, pairs: encoder.loadPairs) { s in
             var options = StageOptions(
                 epochs: s.epochs,
-                batching: BatchingOptions(batchSize: s.batchSize, maxContext: opt.maxContext(lm), truncation: .dropResponseEnd,
+                batching: BatchingOptions(batchSize: s.batchSize, maxContext: opt.maxContext(lm), truncation: try opt.truncationRule(),
                                           padId: Int32(lm.config.padTokenId ?? encoder.eos), replayPerBatch: s.replayPerBatch),
                 optimizer: try opt.optimizerChoice(), schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm,
                 objective: s.stageObjective, seed: opt.seed, learningRate: s.lr)
@@ -458,7 +487,9 @@ struct Unlearn: ParsableCommand {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be >= 1, got \(epochs)") }
     }
 
-    func run() throws {
+    func run() throws { try opt.explainingTooLong(runCommand) }
+
+    private func runCommand() throws {
         try opt.validateCommon()
         _ = try loraOptions.config(seed: opt.seed)
         var spec: [String: Any] = ["name": algorithm]
@@ -500,7 +531,7 @@ struct Unlearn: ParsableCommand {
                                         padId: Int32(lm.config.padTokenId ?? encoder.eos), optimizer: try opt.optimizerChoice(),
                                         schedule: try opt.scheduleSpec(), clipNorm: opt.clipNorm, objective: objective,
                                         seed: opt.seed, learningRate: opt.lr ?? 1e-5)
-        options.truncation = .dropResponseEnd
+        options.truncation = try opt.truncationRule()
         options.microBatchSize = longRun.microBatchSize
         print("unlearning \(forgetSet.count) examples with \(objective.name), \(steps) steps")
         let start = Date()

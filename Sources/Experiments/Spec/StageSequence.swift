@@ -302,6 +302,16 @@ public enum StageSequenceRunner {
             case (.examples, _):
                 throw TrainingError.invalidOption(context: at, message: "a dpo stage needs preference pairs (prompt/chosen/rejected)")
             }
+            // Every example against the context and the truncation rule too: a stage that cannot
+            // run fails now, not after the stages before it have trained.
+            do {
+                switch s.data {
+                case .examples(let e): try StageTrainer.check(model: model, examples: e, replayPool: s.replayPool, options: s.options)
+                case .pairs(let p): try StageTrainer.check(model: model, preferencePairs: p, options: s.options)
+                }
+            } catch let error as TrainingError {
+                throw error.within(at)
+            }
         }
         var results: [StageResult] = []
         for (i, s) in stages.enumerated() {

@@ -78,18 +78,7 @@ public enum StageTrainer {
     @discardableResult
     public static func train(model: CausalLM, examples: [Example], replayPool: [Example] = [], options: StageOptions,
                              progress: (StepReport) throws -> Void = { _ in }) throws -> StageResult {
-        try options.validate()
-        if case .dpo = options.objective {
-            throw TrainingError.invalidOption(context: "StageOptions.objective",
-                message: "a dpo stage trains on preference pairs: call StageTrainer.train(model:preferencePairs:options:)")
-        }
-        let stage = options.objective == .lm ? examples.map(asDocument) : examples
-        try checkContext(options.batching.maxContext, model, "StageOptions.batching.maxContext")
-        try checkVocabulary(examples, vocab: model.config.vocabSize, "StageTrainer.examples")
-        try checkVocabulary(replayPool, vocab: model.config.vocabSize, "StageTrainer.replayPool")
-        try require(options.batching.padId >= 0 && Int(options.batching.padId) < model.config.vocabSize, "batching.padId",
-                    "must be a token id of the model (0..<\(model.config.vocabSize)), got \(options.batching.padId)")
-        let batcher = try Batcher(examples: stage, replayPool: replayPool.map(asDocument), options: options.batching, seed: options.seed)
+        let batcher = try checked(model: model, examples: examples, replayPool: replayPool, options: options)
         let plans = try batcher.plan(epochs: options.epochs)
         let loop = try UpdateLoop(model: model, optimizer: options.optimizer, schedule: options.schedule,
                                   totalSteps: plans.count, learningRate: options.learningRate, clipNorm: options.clipNorm,
@@ -110,6 +99,30 @@ public enum StageTrainer {
         return StageResult(steps: plans.count, losses: losses)
     }
 
+    /// Checks a stage as `train` will, before any step and without changing the model: the
+    /// options, the context, every token id, and every example against the truncation rule.
+    /// `StageSequenceRunner` checks all stages this way before training the first.
+    public static func check(model: CausalLM, examples: [Example], replayPool: [Example] = [], options: StageOptions) throws {
+        _ = try checked(model: model, examples: examples, replayPool: replayPool, options: options)
+    }
+
+    /// The stage's batcher, once everything `check` names holds.
+    static func checked(model: CausalLM, examples: [Example], replayPool: [Example], options: StageOptions) throws -> Batcher {
+        try options.validate()
+        if case .dpo = options.objective {
+            throw TrainingError.invalidOption(context: "StageOptions.objective",
+                message: "a dpo stage trains on preference pairs: call StageTrainer.train(model:preferencePairs:options:)")
+        }
+        let stage = options.objective == .lm ? examples.map(asDocument) : examples
+        try checkContext(options.batching.maxContext, model, "StageOptions.batching.maxContext")
+        try checkVocabulary(examples, vocab: model.config.vocabSize, "StageTrainer.examples")
+        try checkVocabulary(replayPool, vocab: model.config.vocabSize, "StageTrainer.replayPool")
+        try require(options.batching.padId >= 0 && Int(options.batching.padId) < model.config.vocabSize, "batching.padId",
+                    "must be a token id of the model (0..<\(model.config.vocabSize)), got \(options.batching.padId)")
+        return try Batcher(examples: stage, replayPool: replayPool.map(asDocument), options: options.batching, seed: options.seed,
+                           name: "stage examples")
+    }
+
     /// Trains `model` in place on a DPO stage (`options.objective` must be `.dpo`).
     ///
     /// The reference is `reference`, or by default `model.frozenReference()` taken before the
@@ -118,6 +131,39 @@ public enum StageTrainer {
     @discardableResult
     public static func train(model: CausalLM, preferencePairs: [TokenPreferencePair], reference: CausalLM? = nil,
                              options: StageOptions, progress: (StepReport) throws -> Void = { _ in }) throws -> StageResult {
+        let (batcher, beta) = try checked(model: model, preferencePairs: preferencePairs, options: options)
+        let ref = try reference ?? model.frozenReference()
+        try checkCompatible(model, ref, "StageTrainer.reference")
+        let rejected = preferencePairs.map(\.rejected)
+        let plans = try batcher.plan(epochs: options.epochs)
+        let loop = try UpdateLoop(model: model, optimizer: options.optimizer, schedule: options.schedule,
+                                  totalSteps: plans.count, learningRate: options.learningRate, clipNorm: options.clipNorm,
+                                  name: "StageTrainer")
+        let pass = ObjectivePass(model: model, reference: ref, objective: .dpo(beta: beta), padId: options.batching.padId,
+                                 microBatch: options.microBatchSize)
+        var losses: [Double] = []
+        try withExtendedLifetime(model) {
+            for (k, plan) in plans.enumerated() {
+                let chosen = try batcher.batch(plan)
+                let rej = try batcher.companionBatch(plan, rejected, name: "preference pairs (rejected)")
+                var report = try loop.update(k) { ctx in try pass.run([(.chosen, chosen), (.rejected, rej)], context: ctx) }
+                losses.append(report.loss)
+                report.epoch = plan.epoch + 1
+                report.endsEpoch = k + 1 == plans.count || plans[k + 1].epoch != plan.epoch
+                try progress(report)
+            }
+        }
+        return StageResult(steps: plans.count, losses: losses)
+    }
+
+    /// Checks a DPO stage as `train(model:preferencePairs:)` will, chosen and rejected answers
+    /// alike, before any step and without changing the model.
+    public static func check(model: CausalLM, preferencePairs: [TokenPreferencePair], options: StageOptions) throws {
+        _ = try checked(model: model, preferencePairs: preferencePairs, options: options)
+    }
+
+    static func checked(model: CausalLM, preferencePairs: [TokenPreferencePair],
+                        options: StageOptions) throws -> (Batcher, beta: Double) {
         try options.validate()
         guard case .dpo(let beta) = options.objective else {
             throw TrainingError.invalidOption(context: "StageOptions.objective",
@@ -133,29 +179,10 @@ public enum StageTrainer {
                             "StageTrainer.preferencePairs")
         try require(options.batching.padId >= 0 && Int(options.batching.padId) < model.config.vocabSize, "batching.padId",
                     "must be a token id of the model (0..<\(model.config.vocabSize)), got \(options.batching.padId)")
-        let ref = try reference ?? model.frozenReference()
-        try checkCompatible(model, ref, "StageTrainer.reference")
-        let batcher = try Batcher(examples: preferencePairs.map(\.chosen), options: options.batching, seed: options.seed)
-        let rejected = preferencePairs.map(\.rejected)
-        let plans = try batcher.plan(epochs: options.epochs)
-        let loop = try UpdateLoop(model: model, optimizer: options.optimizer, schedule: options.schedule,
-                                  totalSteps: plans.count, learningRate: options.learningRate, clipNorm: options.clipNorm,
-                                  name: "StageTrainer")
-        let pass = ObjectivePass(model: model, reference: ref, objective: .dpo(beta: beta), padId: options.batching.padId,
-                                 microBatch: options.microBatchSize)
-        var losses: [Double] = []
-        try withExtendedLifetime(model) {
-            for (k, plan) in plans.enumerated() {
-                let chosen = try batcher.batch(plan)
-                let rej = try batcher.companionBatch(plan, rejected)
-                var report = try loop.update(k) { ctx in try pass.run([(.chosen, chosen), (.rejected, rej)], context: ctx) }
-                losses.append(report.loss)
-                report.epoch = plan.epoch + 1
-                report.endsEpoch = k + 1 == plans.count || plans[k + 1].epoch != plan.epoch
-                try progress(report)
-            }
-        }
-        return StageResult(steps: plans.count, losses: losses)
+        let batcher = try Batcher(examples: preferencePairs.map(\.chosen), options: options.batching, seed: options.seed,
+                                  name: "preference pairs (chosen)")
+        try batcher.checkCompanions(preferencePairs.map(\.rejected), name: "preference pairs (rejected)")
+        return (batcher, beta)
     }
 
     /// The example as one plain document: every token after the first carries a loss.

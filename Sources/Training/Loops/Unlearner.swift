@@ -107,17 +107,18 @@ public enum Unlearner {
             }
         }
 
-        let forgetBatcher = try Batcher(examples: forget, options: options.batching, seed: options.seed)
+        let forgetBatcher = try Batcher(examples: forget, options: options.batching, seed: options.seed, name: "forget set")
         // One plan past the last step tells whether the last step ends an epoch.
         let forgetPlans = try plans(forgetBatcher, steps: options.steps + 1)
         var retainBatcher: Batcher? = nil, retainPlans: [BatchPlan] = []
         if roles.contains(.retain) {
             var rng = SeededRandom(seed: options.seed).derived("retain")
-            let b = try Batcher(examples: retain, options: options.batching, seed: rng.next())
+            let b = try Batcher(examples: retain, options: options.batching, seed: rng.next(), name: "retain set")
             retainPlans = try plans(b, steps: options.steps)
             retainBatcher = b
         }
         let alternatives: [Example]? = roles.contains(.alternative) ? idk : nil
+        if let alternatives { try forgetBatcher.checkCompanions(alternatives, name: "idk answers") }
 
         let loop = try UpdateLoop(model: model, optimizer: options.optimizer, schedule: options.schedule,
                                   totalSteps: options.steps, learningRate: options.learningRate, clipNorm: options.clipNorm,
@@ -130,7 +131,7 @@ public enum Unlearner {
             for k in 0..<options.steps {
                 let plan = forgetPlans[k]
                 var groups: [(role: SequenceRole, batch: TokenBatch)] = [(.forget, try forgetBatcher.batch(plan))]
-                if let alternatives { groups.append((.alternative, try forgetBatcher.companionBatch(plan, alternatives))) }
+                if let alternatives { groups.append((.alternative, try forgetBatcher.companionBatch(plan, alternatives, name: "idk answers"))) }
                 if let rb = retainBatcher { groups.append((.retain, try rb.batch(retainPlans[k]))) }
                 var report = try loop.update(k) { ctx in try pass.run(groups, context: ctx) }
                 losses.append(report.loss)
