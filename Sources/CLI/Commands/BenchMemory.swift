@@ -83,7 +83,8 @@ struct BenchMemory: ParsableCommand {
                   + "\"weight_mib\":\(String(format: "%.0f", weightMiB)),\"peak_rss_after_load_mib\":\(String(format: "%.0f", rssLoaded)),"
                   + "\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"ratio\":\(String(format: "%.3f", ratio)),"
                   + "\"load_s\":\(String(format: "%.2f", loaded.timeIntervalSince(t0))),"
-                  + "\"generated\":\(result[0].tokens.count),\"tokens_per_s\":\(String(format: "%.2f", Double(result[0].tokens.count) / done.timeIntervalSince(loaded)))}")
+                  + "\"generated\":\(result[0].tokens.count),\"tokens_per_s\":\(String(format: "%.2f", Double(result[0].tokens.count) / done.timeIntervalSince(loaded))),"
+                  + "\"prompt\":\(prompt),\"tokens\":\(result[0].tokens)}")
         } else {
             print(String(format: "%d parameters, Float32 weights %.0f MiB; peak RSS %.0f MiB after loading, %.0f MiB after generating %d tokens: %.3fx the weights (target <= 1.3x); load %.1f s, %.2f tokens/s",
                          model.config.parameterCount, weightMiB, rssLoaded, rss, result[0].tokens.count, ratio,
