@@ -103,4 +103,24 @@ import Testing
         let finite = metrics.allSatisfy { $0.metrics.values.allSatisfy { $0.isFinite } }
         #expect(finite)
     }
+
+    /// A stage whose examples do not fit its `max_length` fails its unit with the stage, the
+    /// dataset and the example named, not only the trainer's "stage examples".
+    @Test func aStageTooLongForItsMaxLengthNamesStageAndDataset() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("palimpsest-long-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let yaml = Self.yaml.replacingOccurrences(of: "{name: entities, data: entities, batch_size: 8}",
+                                                  with: "{name: entities, data: entities, batch_size: 8, max_length: 3}")
+        let spec = try ExperimentSpec.parse(yaml: yaml)
+        let run = try ExperimentRun(spec: spec, directory: root)
+        try run.prepare()
+        do {
+            try Runner(plan: run.plan, store: run.store, worker: PipelineWorker(spec: spec, plan: run.plan), display: Self.quiet).run()
+            Issue.record("a stage longer than its max_length ran")
+        } catch let error as RunError {
+            #expect(error.description.contains("stages.entities (dataset 'entities'): stage examples: sequence too long: example 0 has"),
+                    "\(error)")
+            #expect(error.description.contains("maxContext is 3 (truncation: error)"), "\(error)")
+        }
+    }
 }

@@ -152,7 +152,12 @@ public final class PipelineWorker: UnitWorker, @unchecked Sendable {
     private func train(_ stage: StageSpec, model: CausalLM, examples: [Training.Example], replay: [Training.Example],
                        options: StageOptions, seed: UInt64, field: String, progress: (StepReport) -> Void) throws {
         let lora = try attachLoRA(stage.lora, to: model, seed: seed, field: field + ".lora")
-        _ = try StageTrainer.train(model: model, examples: examples, replayPool: replay, options: options, progress: progress)
+        do {
+            _ = try StageTrainer.train(model: model, examples: examples, replayPool: replay, options: options, progress: progress)
+        } catch let error as TrainingError {
+            // "stage examples: sequence too long: example 3 ..." says which stage and dataset.
+            throw error.within("\(field) (dataset '\(stage.data)'\(stage.replay.map { ", replay '\($0.dataset)'" } ?? ""))")
+        }
         try lora?.mergeAndDetach()
     }
 
