@@ -58,13 +58,14 @@ let package = Package(
         .executableTarget(name: "Fuzz", dependencies: ["Models", "Tokenizers", "Datasets", "Evaluation", "Experiments"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "EngineAVX512"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "JSONSupport"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: fastMath),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"], swiftSettings: fastMath),
         .testTarget(name: "TheoryTests", dependencies: ["Theory"], swiftSettings: fastMath),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
+        .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// An HF checkpoint directory: `config.json` plus `model.safetensors` or a sharded set listed
 /// in `model.safetensors.index.json`; with neither, every other `*.safetensors` file in the

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import JSONSupport
 
 /// PEFT's adapter directory: `adapter_config.json` + `adapter_model.safetensors`.
 extension LoRA {

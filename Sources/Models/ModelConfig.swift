@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// Rotary-embedding frequency scaling, as HF `rope_scaling` / `rope_parameters` describe it.
 public enum RopeScaling: Sendable, Equatable {

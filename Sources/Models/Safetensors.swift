@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// The element types a safetensors header may name.
 public enum SafetensorsDType: String, CaseIterable, Sendable {

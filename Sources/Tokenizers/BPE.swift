@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// The BPE model of a tokenizer.json: vocabulary, ranked merges and the rules for characters that are
 /// not in the vocabulary (byte fallback, unknown token).
@@ -77,7 +78,7 @@ final class BPEModel: @unchecked Sendable {
         byteFallback = json["byte_fallback"]?.bool ?? false
         fuseUnk = json["fuse_unk"]?.bool ?? false
         ignoreMerges = json["ignore_merges"]?.bool ?? false
-        if let dropout = json["dropout"], !dropout.isNull, case .number(let p) = dropout, p > 0 {
+        if let p = json["dropout"]?.number, p > 0 {
             throw TokenizerError(.unsupportedComponent, file: file, "BPE dropout \(p) is not supported (encoding must be deterministic)")
         }
 

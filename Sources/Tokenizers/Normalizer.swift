@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// HF `normalizers`: transformations applied to the text between added tokens before pre-tokenization.
 indirect enum Normalizer {

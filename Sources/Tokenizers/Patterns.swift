@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// The split regexes that real tokenizers use, run by hand-written matchers over code points (a general
 /// regex engine is an order of magnitude slower). Semantics are those of the leftmost-first backtracking

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// A piece of text on its way through the pipeline, as code points. `atStart` is true when the piece
 /// begins at offset 0 of the original input (Metaspace's `prepend_scheme: first` needs it).

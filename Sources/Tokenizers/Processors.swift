@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// HF post-processors, for single sequences: the special tokens put around the encoded text.
 indirect enum PostProcessor {

@@ -1,5 +1,6 @@
 // Tokenizers: Hugging Face tokenizer.json encoding and decoding, chat templates, BPE training.
 import Foundation
+import JSONSupport
 
 /// A Hugging Face `tokenizer.json` tokenizer (BPE models: byte-level as in GPT-2, Llama-3 and Qwen2, or
 /// SentencePiece-style with byte fallback as in Llama-2 and Mistral). Encoding and decoding give the
@@ -58,8 +59,8 @@ public final class Tokenizer: @unchecked Sendable {
     public init(data: Data, config: TokenizerConfig? = nil, file: String = "<memory>") throws {
         let json: JSONValue
         do {
-            json = try JSONParser.parse(data)
-        } catch let e as JSONParser.SyntaxError {
+            json = try JSONValue.parse(data, options: .lenient)
+        } catch let e as JSONParseError {
             throw TokenizerError(.malformedJSON, file: file, "malformed JSON at byte \(e.offset): \(e.message)")
         }
         guard json.object != nil else {

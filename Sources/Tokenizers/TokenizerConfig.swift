@@ -1,4 +1,5 @@
 import Foundation
+import JSONSupport
 
 /// The parts of `tokenizer_config.json` the tokenizer uses: special token names and the chat template.
 public struct TokenizerConfig: Sendable {
@@ -22,7 +23,7 @@ public struct TokenizerConfig: Sendable {
 
     public init(data: Data, file: String = "<memory>") throws {
         let json: JSONValue
-        do { json = try JSONParser.parse(data) } catch let e as JSONParser.SyntaxError {
+        do { json = try JSONValue.parse(data, options: .lenient) } catch let e as JSONParseError {
             throw TokenizerError(.malformedJSON, file: file, "malformed JSON at byte \(e.offset): \(e.message)")
         }
         guard json.object != nil else {
