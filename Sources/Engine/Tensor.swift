@@ -166,8 +166,9 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         self.requiresGrad = requiresGrad
     }
 
-    /// An uninitialised tensor (for kernels that overwrite every element).
-    static func uninitialized(_ shape: [Int]) -> Tensor {
+    /// An uninitialised tensor, for code that writes every element before any is read (kernels,
+    /// loaders): a large one's pages are then first touched by the writer, not by zeroing.
+    public static func uninitialized(_ shape: [Int]) -> Tensor {
         let n = Tensor.checkedCount(shape, op: "Tensor")
         return Tensor(shape: shape, storage: TensorStorage(count: n, zeroed: false))
     }

@@ -200,13 +200,7 @@ public final class CausalLM {
     /// Loads a validated checkpoint, converting each tensor straight into its parameter.
     public convenience init(checkpoint: Checkpoint) throws {
         try Self.requireMemory(checkpoint.config, for: "loading the weights of \(checkpoint.directory.path)", file: checkpoint.directory.path)
-        var tensors: [String: Tensor] = [:]
-        for spec in checkpoint.config.parameterSpecs {
-            let t = Tensor(zeros: spec.shape)
-            try t.withUnsafeMutableBufferPointer { try checkpoint.read(spec.name, into: $0) }
-            tensors[spec.name] = t
-        }
-        self.init(config: checkpoint.config, tensors: tensors)
+        self.init(config: checkpoint.config, tensors: checkpoint.loadTensors())
         companionFiles = checkpoint.companionFiles
     }
 

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import JSONSupport
 
@@ -170,6 +171,34 @@ public struct Checkpoint: Sendable {
                                "tensor \"\(name)\" has \(e.elementCount) elements, destination holds \(destination.count)")
         }
         try files[f].read(e, into: destination)
+    }
+
+    /// Every parameter of the config as a Float32 tensor, converted on `threads` threads in pieces
+    /// of a few MiB. Filling fresh memory is mostly page faults, which the kernel serves on each
+    /// core at once: on a 2-core VM, copying 2 GB into new pages took 3.9–7.5 s on one thread and
+    /// 1.1–1.7 s on two.
+    public func loadTensors(threads: Int = Parallel.threads) -> [String: Tensor] {
+        let specs = config.parameterSpecs
+        let tensors = specs.map { Tensor.uninitialized($0.shape) }
+        let piece = 1 << 20  // elements
+        var pieces: [(tensor: Int, elements: Range<Int>)] = []
+        for (i, t) in tensors.enumerated() {
+            var start = 0
+            while start < t.count {
+                pieces.append((i, start..<min(t.count, start + piece)))
+                start += piece
+            }
+        }
+        // `validate` saw every spec present, shaped as the config says, in a loadable dtype.
+        let sources = specs.map { locations[$0.name]! }
+        Parallel.forEach(pieces.count, threads: threads) { k in
+            let (i, elements) = pieces[k]
+            let (f, e) = sources[i]
+            tensors[i].withUnsafeMutableBufferPointer { all in
+                files[f].read(e, elements: elements, into: UnsafeMutableBufferPointer(rebasing: all[elements]))
+            }
+        }
+        return Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), tensors))
     }
 
     /// The config's parameters, in `config.parameterSpecs` order, converted to Float32.

@@ -199,10 +199,20 @@ public struct SafetensorsFile: Sendable {
             throw ModelIOError(.unsupportedDType, file: path, "tensor \"\(e.name)\" has dtype \(e.dtype.rawValue); only F32, F16 and BF16 load as Float32")
         }
         precondition(destination.count == e.elementCount, "SafetensorsFile.read: destination holds \(destination.count), tensor \"\(e.name)\" has \(e.elementCount)")
-        file.withBytes(e.byteRange) { src in
+        read(e, elements: 0..<e.elementCount, into: destination)
+    }
+
+    /// Converts elements `elements` of a loadable tensor into `destination` (exactly that many),
+    /// then lets the pages wholly inside them leave the resident set. Pieces of one tensor can be
+    /// converted on different threads.
+    func read(_ e: SafetensorsEntry, elements: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) {
+        precondition(e.dtype.isLoadable && destination.count == elements.count && elements.upperBound <= e.elementCount,
+                     "SafetensorsFile.read: \(elements) of tensor \"\(e.name)\" (\(e.elementCount) \(e.dtype.rawValue)) into \(destination.count)")
+        let bytes = (e.byteRange.lowerBound + elements.lowerBound * e.dtype.size)..<(e.byteRange.lowerBound + elements.upperBound * e.dtype.size)
+        file.withBytes(bytes) { src in
             DTypeConversion.toFloat(src, dtype: e.dtype, into: destination)
         }
-        file.dropPages(e.byteRange)
+        file.dropPages(bytes)
     }
 
     /// The raw bytes of a tensor, for callers that handle other dtypes themselves.

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Testing
 @testable import Models
@@ -81,6 +82,31 @@ import Testing
         #expect(e?.message.contains(params[0].name) == true)
         expectModelIOError(.unexpectedTensor) {
             try Checkpoint.save(config: src.config, parameters: params + [NamedTensor(name: "x", shape: [1], values: [0])], to: dir)
+        }
+    }
+
+    /// `loadTensors` converts tensors in pieces on several threads: it must give what converting each
+    /// tensor whole gives, for pieces that split tensors (the embedding here has 1.5 pieces) and for
+    /// every dtype, single and sharded files.
+    @Test func piecewiseParallelLoadingEqualsWholeTensors() throws {
+        let config = ModelConfig(vocabSize: 3000, hiddenSize: 512, intermediateSize: 64, numHiddenLayers: 1,
+                                 numAttentionHeads: 8, numKeyValueHeads: 4, maxPositionEmbeddings: 64)
+        let params = config.initialParameters(seed: 5)
+        let dir = try makeTempDirectory("pieces")
+        defer { cleanup(dir) }
+        for (dtype, shard) in [(SafetensorsDType.F32, nil), (.BF16, nil), (.F16, 2_000_000), (.F32, 2_000_000)] as [(SafetensorsDType, Int?)] {
+            try Checkpoint.save(config: config, parameters: params, to: dir, dtype: dtype, maxShardBytes: shard)
+            let ckpt = try Checkpoint(directory: dir)
+            #expect((ckpt.files.count == 1) == (shard == nil), "\(dtype): \(ckpt.files.count) files")
+            let whole = try ckpt.loadParameters()
+            #expect(whole.first { $0.name == "model.embed_tokens.weight" }!.values.count > 1 << 20)
+            if dtype == .F32 { #expect(whole == params) }
+            for threads in [1, 2, 3] {
+                let pieces = ckpt.loadTensors(threads: threads)
+                #expect(pieces.count == whole.count)
+                let same = whole.allSatisfy { p in pieces[p.name].map { $0.shape == p.shape && $0.toArray() == p.values } ?? false }
+                #expect(same, "\(dtype), \(threads) threads")
+            }
         }
     }
 
