@@ -2,13 +2,16 @@ import Foundation
 
 /// Reference-counted Float32 buffer shared by a tensor and its views.
 public final class TensorStorage: @unchecked Sendable {
-    /// First element; 64-byte aligned so SIMD loads never straddle cache lines needlessly.
+    /// First element: 64-byte aligned when the storage owns its buffer, so SIMD loads never
+    /// straddle cache lines needlessly; borrowed memory is only Float-aligned (kernels load unaligned).
     public let base: UnsafeMutablePointer<Float>
     /// Number of Float elements.
     public let count: Int
 
     /// Bytes actually allocated (a `StoragePool` size class), 0 when not pooled.
     private let pooledBytes: Int
+    /// What keeps borrowed memory valid (e.g. a mapped file); nil when the buffer is this storage's own.
+    let owner: AnyObject?
 
     init(count: Int, zeroed: Bool) {
         check(count > 0, "TensorStorage: count must be > 0, got \(count)")
@@ -16,10 +19,22 @@ public final class TensorStorage: @unchecked Sendable {
         base = raw.bindMemory(to: Float.self, capacity: count)
         self.count = count
         pooledBytes = bytes
+        owner = nil
         if zeroed { base.initialize(repeating: 0, count: count) }
     }
 
-    deinit { StoragePool.give(UnsafeMutableRawPointer(base), bytes: pooledBytes) }
+    init(borrowing base: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+        check(count > 0, "TensorStorage: count must be > 0, got \(count)")
+        check(Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0, "TensorStorage: borrowed memory is not Float-aligned")
+        self.base = base
+        self.count = count
+        pooledBytes = 0
+        self.owner = owner
+    }
+
+    deinit {
+        if owner == nil { StoragePool.give(UnsafeMutableRawPointer(base), bytes: pooledBytes) }
+    }
 }
 
 /// Recycles large tensor buffers by size class.
@@ -172,6 +187,17 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         let n = Tensor.checkedCount(shape, op: "Tensor")
         return Tensor(shape: shape, storage: TensorStorage(count: n, zeroed: false))
     }
+
+    /// A tensor over `count(shape)` Floats at `base` that it does not own, such as a copy-on-write
+    /// mapping of a checkpoint file: no copy is made, and `owner` stays alive as long as the tensor
+    /// or any view of it. Writes go to that memory (a private mapping keeps them from the file).
+    public static func borrowing(_ base: UnsafeMutablePointer<Float>, shape: [Int], owner: AnyObject) -> Tensor {
+        let n = Tensor.checkedCount(shape, op: "Tensor.borrowing")
+        return Tensor(shape: shape, storage: TensorStorage(borrowing: base, count: n, owner: owner))
+    }
+
+    /// Whether this tensor's memory is borrowed (`borrowing`) rather than its own.
+    public var isBorrowed: Bool { storage.owner != nil }
 
     /// A tensor holding `values` in row-major order.
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {

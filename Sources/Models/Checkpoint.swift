@@ -173,24 +173,30 @@ public struct Checkpoint: Sendable {
         try files[f].read(e, into: destination)
     }
 
-    /// Every parameter of the config as a Float32 tensor, converted on `threads` threads in pieces
-    /// of a few MiB. Filling fresh memory is mostly page faults, which the kernel serves on each
-    /// core at once: on a 2-core VM, copying 2 GB into new pages took 3.9–7.5 s on one thread and
-    /// 1.1–1.7 s on two.
-    public func loadTensors(threads: Int = Parallel.threads) -> [String: Tensor] {
+    /// Every parameter of the config as a Float32 tensor.
+    ///
+    /// A Float32 tensor borrows its bytes from the file's copy-on-write mapping (`borrow`): loading
+    /// copies nothing, pages come from the page cache when first used, and an update writes a
+    /// private copy of its page, never the file. Other dtypes (and Float32 off a 4-byte boundary)
+    /// are converted on `threads` threads in pieces of a few MiB: filling fresh memory is mostly
+    /// page faults, which the kernel serves on each core at once (on a 2-core VM, copying 2 GB into
+    /// new pages took 3.9–7.5 s on one thread and 1.1–1.7 s on two).
+    public func loadTensors(threads: Int = Parallel.threads, borrow: Bool = true) -> [String: Tensor] {
         let specs = config.parameterSpecs
-        let tensors = specs.map { Tensor.uninitialized($0.shape) }
+        // `validate` saw every spec present, shaped as the config says, in a loadable dtype.
+        let sources = specs.map { locations[$0.name]! }
+        let tensors = zip(specs, sources).map { spec, source in
+            (borrow ? files[source.file].borrowed(source.entry) : nil) ?? Tensor.uninitialized(spec.shape)
+        }
         let piece = 1 << 20  // elements
         var pieces: [(tensor: Int, elements: Range<Int>)] = []
-        for (i, t) in tensors.enumerated() {
+        for (i, t) in tensors.enumerated() where !t.isBorrowed {
             var start = 0
             while start < t.count {
                 pieces.append((i, start..<min(t.count, start + piece)))
                 start += piece
             }
         }
-        // `validate` saw every spec present, shaped as the config says, in a loadable dtype.
-        let sources = specs.map { locations[$0.name]! }
         Parallel.forEach(pieces.count, threads: threads) { k in
             let (i, elements) = pieces[k]
             let (f, e) = sources[i]

@@ -6,12 +6,16 @@ import Glibc
 import Darwin
 #endif
 
-/// A read-only memory-mapped file. Pages are read from disk only when touched, so opening a
-/// large checkpoint costs nothing until its tensors are converted.
+/// A memory-mapped file, private and copy-on-write: pages are read from disk only when touched, so
+/// opening a large checkpoint costs nothing until its tensors are used, and writes into the mapping
+/// (training a Float32 tensor that borrows it) never reach the file.
 final class MappedFile: @unchecked Sendable {
     let path: String
     let count: Int
     private let base: UnsafeMutableRawPointer?
+    private let lock = NSLock()
+    /// Some range was handed out by `floats` (see `dropPages`).
+    private var lent = false
 
     init(path: String) throws {
         self.path = path
@@ -32,7 +36,7 @@ final class MappedFile: @unchecked Sendable {
             base = nil
             return
         }
-        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        let p = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else {
             throw ModelIOError(.unreadable, file: path, "cannot map file (\(String(cString: strerror(errno))))")
         }
@@ -47,11 +51,29 @@ final class MappedFile: @unchecked Sendable {
     /// leave its resident set (the page cache may keep them). Loading converts each tensor into its
     /// own buffer once, so without this a checkpoint would count twice towards peak memory.
     func dropPages(_ range: Range<Int>) {
-        guard let base, !range.isEmpty else { return }
+        // A tensor that borrows the mapping may have written private copies of its pages, which
+        // MADV_DONTNEED would throw away: once anything is lent, nothing is dropped.
+        lock.lock()
+        let lent = self.lent
+        lock.unlock()
+        guard let base, !range.isEmpty, !lent else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (range.lowerBound + page - 1) / page * page
         let end = range.upperBound / page * page
         if end > start { _ = madvise(base + start, end - start, Int32(MADV_DONTNEED)) }
+    }
+
+    /// `range` as Floats in place (for a tensor to borrow), or nil when it does not start on a
+    /// Float boundary. Valid while `self` is alive.
+    func floats(_ range: Range<Int>) -> UnsafeMutablePointer<Float>? {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "MappedFile: range \(range) outside 0..<\(count)")
+        guard let base, !range.isEmpty else { return nil }
+        let p = base + range.lowerBound
+        guard Int(bitPattern: p) % MemoryLayout<Float>.alignment == 0 else { return nil }
+        lock.lock()
+        lent = true
+        lock.unlock()
+        return p.bindMemory(to: Float.self, capacity: range.count / MemoryLayout<Float>.size)
     }
 
     /// The bytes in `range`; valid while `self` is alive.

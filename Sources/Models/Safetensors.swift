@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import JSONSupport
 
@@ -213,6 +214,13 @@ public struct SafetensorsFile: Sendable {
             DTypeConversion.toFloat(src, dtype: e.dtype, into: destination)
         }
         file.dropPages(bytes)
+    }
+
+    /// A Float32 tensor whose values stay where they lie in the mapped file (copy-on-write), or nil
+    /// when it is stored in another dtype or not on a Float boundary (then it must be converted).
+    func borrowed(_ e: SafetensorsEntry) -> Tensor? {
+        guard e.dtype == .F32, e.elementCount > 0, let p = file.floats(e.byteRange) else { return nil }
+        return Tensor.borrowing(p, shape: e.shape, owner: file)
     }
 
     /// The raw bytes of a tensor, for callers that handle other dtypes themselves.

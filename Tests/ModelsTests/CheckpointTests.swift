@@ -110,6 +110,53 @@ import Testing
         }
     }
 
+    /// Float32 tensors borrow the file's copy-on-write mapping: the same values as converting, writes
+    /// that stay in the process (the file and a fresh load keep the saved values, and converting a
+    /// tensor of the same open checkpoint afterwards does not throw the written pages away), and a
+    /// file whose data is off a 4-byte boundary is converted instead.
+    @Test func float32TensorsBorrowTheMappingCopyOnWrite() throws {
+        let config = ModelConfig(vocabSize: 3000, hiddenSize: 512, intermediateSize: 64, numHiddenLayers: 1,
+                                 numAttentionHeads: 8, numKeyValueHeads: 4, maxPositionEmbeddings: 64)
+        let params = config.initialParameters(seed: 6)
+        let dir = try makeTempDirectory("borrow")
+        defer { cleanup(dir) }
+        try Checkpoint.save(config: config, parameters: params, to: dir)
+        let file = dir.appendingPathComponent(Checkpoint.singleFileName)
+        let bytesBefore = try Data(contentsOf: file)
+        let ckpt = try Checkpoint(directory: dir)
+        let borrowed = ckpt.loadTensors()
+        #expect(borrowed.values.allSatisfy { $0.isBorrowed })
+        #expect(params.allSatisfy { borrowed[$0.name]?.toArray() == $0.values })
+        #expect(!ckpt.loadTensors(borrow: false).values.contains { $0.isBorrowed })
+
+        let name = "model.embed_tokens.weight"
+        let embed = borrowed[name]!
+        embed.withUnsafeMutableBufferPointer { v in for i in stride(from: 0, to: v.count, by: 1000) { v[i] = 42 } }
+        let written = embed.toArray()
+        #expect(written[0] == 42 && written[1000] == 42)
+        // Converting from the same open checkpoint would drop pages it has read (to keep the
+        // resident set small); with a tensor lent it must not, or the writes above would vanish.
+        let converted = try ckpt.tensor(name).values
+        #expect(converted == written)
+        #expect(embed.toArray() == written)
+        let bytesAfter = try Data(contentsOf: file)
+        #expect(bytesAfter == bytesBefore)
+        let reloaded = try Checkpoint(directory: dir).loadTensors()[name]?.toArray()
+        #expect(reloaded == params.first { $0.name == name }!.values)
+
+        // Data two bytes past a Float boundary: rebuilt with a header two bytes longer.
+        let header = Int(bytesBefore.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        var shifted = Data()
+        withUnsafeBytes(of: UInt64(header + 2).littleEndian) { shifted.append(contentsOf: $0) }
+        shifted.append(bytesBefore[8..<(8 + header)])
+        shifted.append(contentsOf: [0x20, 0x20])
+        shifted.append(bytesBefore[(8 + header)...])
+        try shifted.write(to: file)
+        let unaligned = try Checkpoint(directory: dir).loadTensors()
+        #expect(!unaligned.values.contains { $0.isBorrowed })
+        #expect(params.allSatisfy { unaligned[$0.name]?.toArray() == $0.values })
+    }
+
     /// Rewrites one single-file fixture's weights with `edit` applied, and returns the open error.
     func damaged(_ edit: (inout [NamedTensor]) -> Void, _ kind: ModelIOError.Kind,
                  sourceLocation: SourceLocation = #_sourceLocation) throws -> ModelIOError? {

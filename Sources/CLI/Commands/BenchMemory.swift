@@ -82,7 +82,7 @@ struct BenchMemory: ParsableCommand {
             print("{\"layers\":\(model.config.numHiddenLayers),\"parameters\":\(model.config.parameterCount),"
                   + "\"weight_mib\":\(String(format: "%.0f", weightMiB)),\"peak_rss_after_load_mib\":\(String(format: "%.0f", rssLoaded)),"
                   + "\"peak_rss_mib\":\(String(format: "%.0f", rss)),\"ratio\":\(String(format: "%.3f", ratio)),"
-                  + "\"load_s\":\(String(format: "%.2f", loaded.timeIntervalSince(t0))),"
+                  + "\"load_s\":\(String(format: "%.3f", loaded.timeIntervalSince(t0))),"
                   + "\"generated\":\(result[0].tokens.count),\"tokens_per_s\":\(String(format: "%.2f", Double(result[0].tokens.count) / done.timeIntervalSince(loaded))),"
                   + "\"prompt\":\(prompt),\"tokens\":\(result[0].tokens)}")
         } else {
