@@ -197,7 +197,8 @@ public final class CausalLM {
         self.init(config: config, tensors: tensors)
     }
 
-    /// Loads a validated checkpoint, converting each tensor straight into its parameter.
+    /// Loads a validated checkpoint (`Checkpoint.loadTensors`): Float32 weights borrow the file's
+    /// copy-on-write mapping, other dtypes are converted straight into their parameters.
     public convenience init(checkpoint: Checkpoint) throws {
         try Self.requireMemory(checkpoint.config, for: "loading the weights of \(checkpoint.directory.path)", file: checkpoint.directory.path)
         self.init(config: checkpoint.config, tensors: checkpoint.loadTensors())

@@ -189,13 +189,8 @@ public struct Checkpoint: Sendable {
             (borrow ? files[source.file].borrowed(source.entry) : nil) ?? Tensor.uninitialized(spec.shape)
         }
         let piece = 1 << 20  // elements
-        var pieces: [(tensor: Int, elements: Range<Int>)] = []
-        for (i, t) in tensors.enumerated() where !t.isBorrowed {
-            var start = 0
-            while start < t.count {
-                pieces.append((i, start..<min(t.count, start + piece)))
-                start += piece
-            }
+        let pieces: [(tensor: Int, elements: Range<Int>)] = tensors.enumerated().flatMap { i, t in
+            t.isBorrowed ? [] : stride(from: 0, to: t.count, by: piece).map { (i, $0..<min(t.count, $0 + piece)) }
         }
         Parallel.forEach(pieces.count, threads: threads) { k in
             let (i, elements) = pieces[k]
