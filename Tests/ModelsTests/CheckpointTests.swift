@@ -85,12 +85,15 @@ import Testing
         }
     }
 
+    /// A model whose embedding (1.5M elements) spans more than one 1M-element loading piece.
+    static let wideEmbedding = ModelConfig(vocabSize: 3000, hiddenSize: 512, intermediateSize: 64, numHiddenLayers: 1,
+                                           numAttentionHeads: 8, numKeyValueHeads: 4, maxPositionEmbeddings: 64)
+
     /// `loadTensors` converts tensors in pieces on several threads: it must give what converting each
     /// tensor whole gives, for pieces that split tensors (the embedding here has 1.5 pieces) and for
-    /// every dtype, single and sharded files.
+    /// every dtype (Float32 converted too, not borrowed), single and sharded files.
     @Test func piecewiseParallelLoadingEqualsWholeTensors() throws {
-        let config = ModelConfig(vocabSize: 3000, hiddenSize: 512, intermediateSize: 64, numHiddenLayers: 1,
-                                 numAttentionHeads: 8, numKeyValueHeads: 4, maxPositionEmbeddings: 64)
+        let config = Self.wideEmbedding
         let params = config.initialParameters(seed: 5)
         let dir = try makeTempDirectory("pieces")
         defer { cleanup(dir) }
@@ -102,7 +105,7 @@ import Testing
             #expect(whole.first { $0.name == "model.embed_tokens.weight" }!.values.count > 1 << 20)
             if dtype == .F32 { #expect(whole == params) }
             for threads in [1, 2, 3] {
-                let pieces = ckpt.loadTensors(threads: threads)
+                let pieces = ckpt.loadTensors(threads: threads, borrow: false)
                 #expect(pieces.count == whole.count)
                 let same = whole.allSatisfy { p in pieces[p.name].map { $0.shape == p.shape && $0.toArray() == p.values } ?? false }
                 #expect(same, "\(dtype), \(threads) threads")
@@ -115,8 +118,7 @@ import Testing
     /// tensor of the same open checkpoint afterwards does not throw the written pages away), and a
     /// file whose data is off a 4-byte boundary is converted instead.
     @Test func float32TensorsBorrowTheMappingCopyOnWrite() throws {
-        let config = ModelConfig(vocabSize: 3000, hiddenSize: 512, intermediateSize: 64, numHiddenLayers: 1,
-                                 numAttentionHeads: 8, numKeyValueHeads: 4, maxPositionEmbeddings: 64)
+        let config = Self.wideEmbedding
         let params = config.initialParameters(seed: 6)
         let dir = try makeTempDirectory("borrow")
         defer { cleanup(dir) }

@@ -264,7 +264,7 @@ struct ObjectivePass {
         do {
             result = try objective.evaluate(inputs)
         } catch let e as TrainingError {
-            throw TrainingError.prefixed(e, context)
+            throw e.within(context)
         }
         guard result.loss.isFinite else {
             throw TrainingError.nonFinite(context: context, message: "the loss is \(result.loss)")
@@ -377,20 +377,6 @@ func checkVocabulary(_ examples: [Example], vocab: Int, _ context: String) throw
         if let bad = e.prompt.first(where: { $0 < 0 || Int($0) >= vocab }) ?? e.response.first(where: { $0 < 0 || Int($0) >= vocab }) {
             throw TrainingError.mismatch(context: context,
                 message: "example \(i) holds token id \(bad), outside the model's vocabulary 0..<\(vocab)")
-        }
-    }
-}
-
-extension TrainingError {
-    /// The same error with `outer` prepended to its context (e.g. the step it happened at).
-    static func prefixed(_ e: TrainingError, _ outer: String) -> TrainingError {
-        switch e {
-        case .invalidOption(let c, let m): return .invalidOption(context: "\(outer): \(c)", message: m)
-        case .empty(let c, let m): return .empty(context: "\(outer): \(c)", message: m)
-        case .mismatch(let c, let m): return .mismatch(context: "\(outer): \(c)", message: m)
-        case .noLossTokens(let c, let m): return .noLossTokens(context: "\(outer): \(c)", message: m)
-        case .tooLong(let c, let m): return .tooLong(context: "\(outer): \(c)", message: m)
-        case .nonFinite(let c, let m): return .nonFinite(context: "\(outer): \(c)", message: m)
         }
     }
 }
