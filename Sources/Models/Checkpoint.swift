@@ -160,19 +160,6 @@ public struct Checkpoint: Sendable {
         return NamedTensor(name: name, shape: e.shape, values: try files[f].floats(e))
     }
 
-    /// Converts tensor `name` to Float32 straight into `destination` (exactly its element count),
-    /// with no intermediate array: how large checkpoints load without a second copy.
-    public func read(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
-        guard let (f, e) = locations[name] else {
-            throw ModelIOError(.missingTensor, file: directory.path, "no tensor named \"\(name)\"")
-        }
-        guard destination.count == e.elementCount else {
-            throw ModelIOError(.shapeMismatch, file: files[f].path,
-                               "tensor \"\(name)\" has \(e.elementCount) elements, destination holds \(destination.count)")
-        }
-        try files[f].read(e, into: destination)
-    }
-
     /// Every parameter of the config as a Float32 tensor.
     ///
     /// A Float32 tensor borrows its bytes from the file's copy-on-write mapping (`borrow`): loading

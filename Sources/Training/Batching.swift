@@ -335,10 +335,7 @@ extension Batcher {
     /// the stage examples: for data aligned with the stage examples, such as IdkDPO's
     /// "I don't know" answers to the forget prompts (role `alternative`). No replay rows.
     public func companionBatch(_ plan: BatchPlan, _ companions: [Example], name: String = "Batcher.companionBatch") throws -> TokenBatch {
-        guard companions.count == examples.count else {
-            throw TrainingError.mismatch(context: name,
-                                         message: "\(companions.count) companion examples for \(examples.count) stage examples")
-        }
+        try requireAligned(companions, name)
         let rows = try plan.stage.map { i in try Batcher.fit(companions[i], index: i, name, options) }
         return try TokenBatch.collate(rows, sources: plan.stage.map { .stage($0) }, padId: options.padId)
     }
@@ -346,11 +343,16 @@ extension Batcher {
     /// Checks every companion example as `companionBatch` will, so that bad data fails before
     /// the first step rather than in the batch that first draws it.
     public func checkCompanions(_ companions: [Example], name: String) throws {
+        try requireAligned(companions, name)
+        for (i, e) in companions.enumerated() { _ = try Batcher.fit(e, index: i, name, options) }
+    }
+
+    /// Companions come one per stage example.
+    private func requireAligned(_ companions: [Example], _ name: String) throws {
         guard companions.count == examples.count else {
             throw TrainingError.mismatch(context: name,
                                          message: "\(companions.count) companion examples for \(examples.count) stage examples")
         }
-        for (i, e) in companions.enumerated() { _ = try Batcher.fit(e, index: i, name, options) }
     }
 }
 

@@ -169,10 +169,10 @@ struct OptimizationOptions: ParsableArguments {
 
     /// Runs `body`; an example too long for the context gets the flags that decide it added.
     func explainingTooLong(_ body: () throws -> Void) throws {
-        do { try body() } catch TrainingError.tooLong(let context, let message) {
-            throw ModelCommandError("\(context): sequence too long: \(message)\n"
-                + "(--max-length \(maxLength), --truncation \(truncation): a larger --max-length, up to the model's "
-                + "max_position_embeddings, or another --truncation rule keeps such examples)")
+        do { try body() } catch let error as TrainingError {
+            guard case .tooLong = error else { throw error }
+            throw ModelCommandError("\(error)\n(--max-length \(maxLength), --truncation \(truncation): a larger --max-length, "
+                + "up to the model's max_position_embeddings, or another --truncation rule keeps such examples)")
         }
     }
 
